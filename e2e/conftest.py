@@ -1,0 +1,138 @@
+"""Shared fixtures for attache's end-to-end tests.
+
+Every test gets its own attache process, config and host file in a temporary
+folder. Ports are chosen by attache itself (port 0) and read back from the file
+that `serve --write-ports` writes once both listeners are bound.
+"""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ATTACHE_BIN = os.environ.get("ATTACHE_BIN", str(ROOT / "build" / "attache"))
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Polls predicate until it returns a truthy value; returns that value."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # the condition may raise while not ready
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
+                         + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+class Attache:
+    """One attache process serving a host file, with helpers to edit it."""
+
+    def __init__(self, workdir: pathlib.Path, services: dict, extra_config=None):
+        self.workdir = workdir
+        self.hosts_path = workdir / "hosts.yaml"
+        self.config_path = workdir / "attache.yaml"
+        self.ports_path = workdir / "ports.json"
+        self.log_path = workdir / "attache.log"
+        self.write_hosts(services)
+        config = {
+            "xds": {"listen": "127.0.0.1:0"},
+            "admin": {"listen": "127.0.0.1:0"},
+            "catalog": {"debounce": "10ms", "max_delay": "100ms"},
+            "sources": [{"name": "hosts", "type": "file", "path": "hosts.yaml"}],
+        }
+        for key, value in (extra_config or {}).items():
+            config[key] = value
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.proc = None
+        self.xds_port = None
+        self.admin_port = None
+
+    def write_hosts(self, services: dict):
+        """Replaces the host file atomically, as a careful operator would."""
+        self.write_hosts_text(yaml.safe_dump({"services": services}))
+
+    def write_hosts_text(self, text: str):
+        tmp = self.hosts_path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.hosts_path)
+
+    def start(self, xds_port=0, admin_port=0):
+        if self.ports_path.exists():
+            self.ports_path.unlink()
+        config = yaml.safe_load(self.config_path.read_text())
+        config["xds"]["listen"] = f"127.0.0.1:{xds_port}"
+        config["admin"]["listen"] = f"127.0.0.1:{admin_port}"
+        self.config_path.write_text(yaml.safe_dump(config))
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [ATTACHE_BIN, "serve", "--config", str(self.config_path),
+             "--write-ports", str(self.ports_path), "--log-level", "debug"],
+            stdout=log, stderr=subprocess.STDOUT)
+        ports = wait_until(self._read_ports, timeout=20, what="attache to listen")
+        self.xds_port, self.admin_port = ports["xds"], ports["admin"]
+        return self
+
+    def _read_ports(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"attache exited with {self.proc.returncode}:\n{self.log()}")
+        if not self.ports_path.exists():
+            return None
+        return json.loads(self.ports_path.read_text())
+
+    @property
+    def xds_address(self):
+        return f"127.0.0.1:{self.xds_port}"
+
+    @property
+    def admin_url(self):
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        """Stops attache and starts it again on the same ports."""
+        xds, admin = self.xds_port, self.admin_port
+        self.stop()
+        return self.start(xds, admin)
+
+
+@pytest.fixture
+def attache_factory(tmp_path):
+    started = []
+
+    def make(services, extra_config=None, start=True):
+        workdir = tmp_path / f"attache{len(started)}"
+        workdir.mkdir()
+        instance = Attache(workdir, services, extra_config)
+        started.append(instance)
+        return instance.start() if start else instance
+
+    yield make
+    for instance in started:
+        instance.stop()
+
+
+def endpoints(*ports, address="127.0.0.1", **fields):
+    """Host-file endpoint entries on loopback for the given ports."""
+    return [dict({"address": address, "port": port}, **fields) for port in ports]

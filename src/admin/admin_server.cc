@@ -1,0 +1,59 @@
+#include "admin/admin_server.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace attache {
+
+AdminServer::AdminServer(Handlers handlers)
+    : handlers_(std::move(handlers)),
+      server_(std::make_unique<httplib::Server>()) {
+  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  server_->Get("/readyz",
+               [this](const httplib::Request&, httplib::Response& res) {
+                 const bool ready = handlers_.ready();
+                 res.status = ready ? 200 : 503;
+                 res.set_content(ready ? "ready\n" : "not ready: sources not synced\n",
+                                 "text/plain");
+               });
+  server_->Get("/debug/clients",
+               [this](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(handlers_.clients().dump(2) + "\n",
+                                 "application/json");
+               });
+}
+
+AdminServer::~AdminServer() { Stop(); }
+
+int AdminServer::Start(const ListenAddress& address) {
+  int port = address.port;
+  if (port == 0) {
+    port = server_->bind_to_any_port(address.host);
+  } else if (!server_->bind_to_port(address.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    throw std::runtime_error("cannot listen for admin HTTP on " +
+                             address.ToString());
+  }
+  if (address.host != "127.0.0.1" && address.host != "::1") {
+    spdlog::warn("admin: listening on {}, which is reachable from other hosts; "
+                 "the debug endpoints show the whole mesh configuration",
+                 address.host);
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return port;
+}
+
+void AdminServer::Stop() {
+  if (thread_.joinable()) {
+    server_->stop();
+    thread_.join();
+  }
+}
+
+}  // namespace attache

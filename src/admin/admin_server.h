@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "config/config.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace attache {
+
+// The admin HTTP endpoints. Handlers read state through callbacks so that
+// this class knows nothing of the rest of the program.
+class AdminServer {
+ public:
+  struct Handlers {
+    std::function<bool()> ready;                // all sources synced once
+    std::function<nlohmann::json()> clients;    // /debug/clients
+  };
+
+  explicit AdminServer(Handlers handlers);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds and serves in a thread; returns the bound port. Throws on failure.
+  int Start(const ListenAddress& address);
+  void Stop();
+
+ private:
+  Handlers handlers_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace attache

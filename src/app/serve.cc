@@ -1,0 +1,80 @@
+#include "app/serve.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "admin/admin_server.h"
+#include "app/pipeline.h"
+#include "app/sources.h"
+#include "config/config_error.h"
+#include "xds/server/xds_server.h"
+
+namespace attache {
+namespace {
+
+void WritePortsFile(const std::filesystem::path& file, int xds, int admin) {
+  const auto tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << nlohmann::json{{"xds", xds}, {"admin", admin}}.dump() << "\n";
+  }
+  std::filesystem::rename(tmp, file);
+}
+
+}  // namespace
+
+int Serve(const Config& config, const ServeOptions& options) {
+  // Signals are taken by sigwait below, never by a worker thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Catalog catalog(SourceNames(config));
+  auto sources = MakeSources(config, &catalog);
+  for (auto& source : sources) {
+    source->LoadInitial();  // a bad source at start-up is a config error
+  }
+  Pipeline pipeline(&catalog, TranslateOptionsOf(config), config.debounce,
+                    config.max_delay);
+  XdsServer xds(pipeline.BuildNow());
+  catalog.SetChangeListener([&pipeline] { pipeline.Notify(); });
+  pipeline.Start([&xds](SnapshotSetPtr snapshots) {
+    xds.registry().Publish(std::move(snapshots));
+  });
+  for (auto& source : sources) {
+    source->Start();
+  }
+
+  const int xds_port = xds.Start(config.xds_listen.ToString());
+  AdminServer admin(AdminServer::Handlers{
+      .ready = [&catalog] { return catalog.AllSynced(); },
+      .clients = [&xds] { return xds.registry().ClientsJson(); },
+  });
+  const int admin_port = admin.Start(config.admin_listen);
+  spdlog::info("attache {} serving xDS on {}:{}, admin on http://{}:{}",
+               ATTACHE_VERSION, config.xds_listen.host, xds_port,
+               config.admin_listen.host, admin_port);
+  if (!options.ports_file.empty()) {
+    WritePortsFile(options.ports_file, xds_port, admin_port);
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("received {}, shutting down", strsignal(signal_number));
+  for (auto& source : sources) {
+    source->Stop();
+  }
+  pipeline.Stop();
+  admin.Stop();
+  // Give streams a moment to end cleanly so clients reconnect elsewhere.
+  xds.Shutdown(std::chrono::milliseconds(1000));
+  return 0;
+}
+
+}  // namespace attache

@@ -1,0 +1,43 @@
+#include "catalog/model.h"
+
+namespace attache {
+
+std::optional<Health> ParseHealth(std::string_view text) {
+  if (text == "healthy") return Health::kHealthy;
+  if (text == "draining") return Health::kDraining;
+  if (text == "unhealthy") return Health::kUnhealthy;
+  return std::nullopt;
+}
+
+std::optional<LbPolicy> ParseLbPolicy(std::string_view text) {
+  if (text == "ROUND_ROBIN") return LbPolicy::kRoundRobin;
+  if (text == "LEAST_REQUEST") return LbPolicy::kLeastRequest;
+  if (text == "RING_HASH") return LbPolicy::kRingHash;
+  return std::nullopt;
+}
+
+std::string_view HealthName(Health health) {
+  switch (health) {
+    case Health::kHealthy:
+      return "healthy";
+    case Health::kDraining:
+      return "draining";
+    case Health::kUnhealthy:
+      return "unhealthy";
+  }
+  return "unknown";
+}
+
+std::string_view LbPolicyName(LbPolicy policy) {
+  switch (policy) {
+    case LbPolicy::kRoundRobin:
+      return "ROUND_ROBIN";
+    case LbPolicy::kLeastRequest:
+      return "LEAST_REQUEST";
+    case LbPolicy::kRingHash:
+      return "RING_HASH";
+  }
+  return "unknown";
+}
+
+}  // namespace attache

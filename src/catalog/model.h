@@ -1,0 +1,61 @@
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace attache {
+
+enum class Health { kHealthy, kDraining, kUnhealthy };
+enum class LbPolicy { kRoundRobin, kLeastRequest, kRingHash };
+
+std::optional<Health> ParseHealth(std::string_view text);
+std::optional<LbPolicy> ParseLbPolicy(std::string_view text);
+std::string_view HealthName(Health health);
+std::string_view LbPolicyName(LbPolicy policy);
+
+struct Locality {
+  std::string region;
+  std::string zone;
+  std::string sub_zone;
+
+  auto operator<=>(const Locality&) const = default;
+};
+
+struct Endpoint {
+  std::string address;  // an IP literal
+  uint32_t port = 0;
+  Locality locality;
+  uint32_t weight = 1;
+  Health health = Health::kHealthy;
+  std::string origin;  // name of the source that reported it
+
+  bool operator==(const Endpoint&) const = default;
+};
+
+// Per-service settings a source may set; unset ones fall back to the
+// configured defaults.
+struct ServiceSettings {
+  std::optional<std::chrono::milliseconds> connect_timeout;
+  std::optional<LbPolicy> lb_policy;
+
+  bool operator==(const ServiceSettings&) const = default;
+};
+
+struct Service {
+  ServiceSettings settings;
+  std::vector<Endpoint> endpoints;
+
+  bool operator==(const Service&) const = default;
+};
+
+// Services by name, ordered so that everything derived from it is
+// deterministic.
+using ServiceMap = std::map<std::string, Service, std::less<>>;
+
+}  // namespace attache

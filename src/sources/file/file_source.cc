@@ -1,0 +1,135 @@
+#include "sources/file/file_source.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "config/config_error.h"
+#include "sources/file/host_file.h"
+
+namespace attache {
+namespace {
+constexpr int kSettleMillis = 20;
+}  // namespace
+
+FileSource::FileSource(SourceConfig config, Catalog* catalog)
+    : config_(std::move(config)), catalog_(catalog) {}
+
+FileSource::~FileSource() { Stop(); }
+
+void FileSource::LoadInitial() {
+  const std::string text = ReadFileOrThrow(config_.path);
+  ServiceMap services = ParseHostFile(config_.path.string(), text, config_.name);
+  size_t endpoints = 0;
+  for (const auto& [name, service] : services) {
+    endpoints += service.endpoints.size();
+  }
+  spdlog::info("source {}: loaded {} ({} services, {} endpoints)", config_.name,
+               config_.path.string(), services.size(), endpoints);
+  last_text_ = text;
+  catalog_->Update(config_.name, std::move(services));
+}
+
+bool FileSource::Reload() {
+  std::lock_guard lock(reload_mu_);
+  std::string text;
+  try {
+    text = ReadFileOrThrow(config_.path);
+    if (text == last_text_) {
+      return true;
+    }
+    ServiceMap services =
+        ParseHostFile(config_.path.string(), text, config_.name);
+    last_text_ = std::move(text);
+    ++reloads_;
+    spdlog::info("source {}: reloaded {} ({} services)", config_.name,
+                 config_.path.string(), services.size());
+    catalog_->Update(config_.name, std::move(services));
+    return true;
+  } catch (const ConfigError& error) {
+    // Remember the rejected text so the same bad content is reported once.
+    if (!text.empty()) {
+      last_text_ = std::move(text);
+    }
+    ++rejected_;
+    spdlog::error("source {}: rejected the new content, still serving the "
+                  "last good one: {}",
+                  config_.name, error.what());
+    return false;
+  }
+}
+
+void FileSource::Start() {
+  inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (inotify_fd_ < 0 || stop_fd_ < 0) {
+    throw std::runtime_error(std::string("inotify: ") + std::strerror(errno));
+  }
+  const std::string folder = config_.path.parent_path().empty()
+                                 ? std::string(".")
+                                 : config_.path.parent_path().string();
+  if (inotify_add_watch(inotify_fd_, folder.c_str(),
+                        IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+                            IN_MODIFY | IN_ATTRIB) < 0) {
+    throw std::runtime_error("cannot watch " + folder + ": " +
+                             std::strerror(errno));
+  }
+  thread_ = std::thread([this] { Watch(); });
+  // An edit between LoadInitial and the watch would otherwise go unseen.
+  Reload();
+}
+
+void FileSource::Watch() {
+  std::array<pollfd, 2> fds = {pollfd{inotify_fd_, POLLIN, 0},
+                               pollfd{stop_fd_, POLLIN, 0}};
+  alignas(inotify_event) std::array<char, 16384> buffer{};
+  for (;;) {
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      spdlog::error("source {}: poll failed: {}", config_.name,
+                    std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents != 0) {
+      return;
+    }
+    // Drain the events; any change in the folder is a reason to re-read,
+    // and an unchanged file costs one read and a comparison.
+    // Writers often take several calls; wait until the folder is quiet for
+    // a moment so a half-written file is not read (and rejected) needlessly.
+    do {
+      while (read(inotify_fd_, buffer.data(), buffer.size()) > 0) {
+      }
+    } while (poll(fds.data(), 1, kSettleMillis) > 0 && fds[0].revents != 0);
+    Reload();
+  }
+}
+
+void FileSource::Stop() {
+  if (thread_.joinable()) {
+    const uint64_t one = 1;
+    if (write(stop_fd_, &one, sizeof one) < 0) {
+      spdlog::warn("source {}: cannot signal the watcher", config_.name);
+    }
+    thread_.join();
+  }
+  if (inotify_fd_ >= 0) {
+    close(inotify_fd_);
+    inotify_fd_ = -1;
+  }
+  if (stop_fd_ >= 0) {
+    close(stop_fd_);
+    stop_fd_ = -1;
+  }
+}
+
+}  // namespace attache

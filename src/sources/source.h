@@ -1,0 +1,21 @@
+#pragma once
+
+#include <string>
+
+namespace attache {
+
+// An origin of endpoints. A source reports its whole state to the catalog on
+// every change and keeps its last good state when its origin misbehaves.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual const std::string& name() const = 0;
+  // Reports the first state synchronously; throws ConfigError when the origin
+  // is unusable at start-up.
+  virtual void LoadInitial() = 0;
+  // Follows changes in the background until Stop.
+  virtual void Start() = 0;
+  virtual void Stop() = 0;
+};
+
+}  // namespace attache

@@ -1,0 +1,174 @@
+#include "translate/translate.h"
+
+#include <map>
+
+#include "envoy/extensions/filters/http/router/v3/router.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+
+namespace attache {
+namespace {
+
+namespace cluster_v3 = envoy::config::cluster::v3;
+namespace core_v3 = envoy::config::core::v3;
+namespace endpoint_v3 = envoy::config::endpoint::v3;
+namespace hcm_v3 =
+    envoy::extensions::filters::network::http_connection_manager::v3;
+
+void SetAds(core_v3::ConfigSource* source) {
+  source->mutable_ads();
+  source->set_resource_api_version(core_v3::V3);
+}
+
+cluster_v3::Cluster::LbPolicy ToProto(LbPolicy policy) {
+  switch (policy) {
+    case LbPolicy::kRoundRobin:
+      return cluster_v3::Cluster::ROUND_ROBIN;
+    case LbPolicy::kLeastRequest:
+      return cluster_v3::Cluster::LEAST_REQUEST;
+    case LbPolicy::kRingHash:
+      return cluster_v3::Cluster::RING_HASH;
+  }
+  return cluster_v3::Cluster::ROUND_ROBIN;
+}
+
+core_v3::HealthStatus ToProto(Health health) {
+  switch (health) {
+    case Health::kHealthy:
+      return core_v3::HEALTHY;
+    case Health::kDraining:
+      return core_v3::DRAINING;
+    case Health::kUnhealthy:
+      return core_v3::UNHEALTHY;
+  }
+  return core_v3::UNKNOWN;
+}
+
+}  // namespace
+
+std::string ClusterName(const std::string& name_template,
+                        const std::string& service) {
+  std::string name = name_template;
+  static constexpr std::string_view kPlaceholder = "{service}";
+  for (size_t at = name.find(kPlaceholder); at != std::string::npos;
+       at = name.find(kPlaceholder, at + service.size())) {
+    name.replace(at, kPlaceholder.size(), service);
+  }
+  return name;
+}
+
+cluster_v3::Cluster MakeCluster(const std::string& cluster_name,
+                                const Service& service,
+                                const ServiceDefaults& defaults) {
+  cluster_v3::Cluster cluster;
+  cluster.set_name(cluster_name);
+  cluster.set_type(cluster_v3::Cluster::EDS);
+  SetAds(cluster.mutable_eds_cluster_config()->mutable_eds_config());
+  const auto timeout =
+      service.settings.connect_timeout.value_or(defaults.connect_timeout);
+  cluster.mutable_connect_timeout()->set_seconds(timeout.count() / 1000);
+  cluster.mutable_connect_timeout()->set_nanos(
+      static_cast<int32_t>((timeout.count() % 1000) * 1'000'000));
+  cluster.set_lb_policy(
+      ToProto(service.settings.lb_policy.value_or(defaults.lb_policy)));
+  return cluster;
+}
+
+endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
+    const std::string& cluster_name, const Service& service) {
+  // One LocalityLbEndpoints per locality, in locality order, endpoints by
+  // address and port, so equal catalogs give equal bytes.
+  std::map<Locality, std::map<std::pair<std::string, uint32_t>, const Endpoint*>>
+      by_locality;
+  for (const Endpoint& endpoint : service.endpoints) {
+    by_locality[endpoint.locality][{endpoint.address, endpoint.port}] =
+        &endpoint;
+  }
+  endpoint_v3::ClusterLoadAssignment assignment;
+  assignment.set_cluster_name(cluster_name);
+  for (const auto& [locality, endpoints] : by_locality) {
+    auto* group = assignment.add_endpoints();
+    if (!locality.region.empty()) {
+      group->mutable_locality()->set_region(locality.region);
+    }
+    if (!locality.zone.empty()) {
+      group->mutable_locality()->set_zone(locality.zone);
+    }
+    if (!locality.sub_zone.empty()) {
+      group->mutable_locality()->set_sub_zone(locality.sub_zone);
+    }
+    // gRPC clients drop localities without a positive weight.
+    uint64_t total_weight = 0;
+    for (const auto& [key, endpoint] : endpoints) {
+      auto* lb_endpoint = group->add_lb_endpoints();
+      auto* socket = lb_endpoint->mutable_endpoint()
+                         ->mutable_address()
+                         ->mutable_socket_address();
+      socket->set_address(endpoint->address);
+      socket->set_port_value(endpoint->port);
+      lb_endpoint->set_health_status(ToProto(endpoint->health));
+      lb_endpoint->mutable_load_balancing_weight()->set_value(endpoint->weight);
+      total_weight += endpoint->weight;
+    }
+    group->mutable_load_balancing_weight()->set_value(
+        static_cast<uint32_t>(std::min<uint64_t>(total_weight, UINT32_MAX)));
+  }
+  return assignment;
+}
+
+envoy::config::listener::v3::Listener MakeApiListener(
+    const std::string& service) {
+  hcm_v3::HttpConnectionManager manager;
+  manager.set_stat_prefix(service);
+  auto* rds = manager.mutable_rds();
+  SetAds(rds->mutable_config_source());
+  rds->set_route_config_name(service);
+  auto* router = manager.add_http_filters();
+  router->set_name("envoy.filters.http.router");
+  router->mutable_typed_config()->PackFrom(
+      envoy::extensions::filters::http::router::v3::Router());
+
+  envoy::config::listener::v3::Listener listener;
+  listener.set_name(service);
+  listener.mutable_api_listener()->mutable_api_listener()->PackFrom(manager);
+  return listener;
+}
+
+envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(
+    const std::string& service, const std::string& cluster_name) {
+  envoy::config::route::v3::RouteConfiguration config;
+  config.set_name(service);
+  auto* host = config.add_virtual_hosts();
+  host->set_name(service);
+  host->add_domains("*");
+  auto* route = host->add_routes();
+  route->mutable_match()->set_prefix("/");
+  route->mutable_route()->set_cluster(cluster_name);
+  return config;
+}
+
+TranslatedResources Translate(const CatalogSnapshot& catalog,
+                              const TranslateOptions& options, Flavor flavor) {
+  TranslatedResources out;
+  std::map<std::string, const std::pair<const std::string, Service>*> clusters;
+  for (const auto& entry : catalog.services) {
+    clusters.emplace(ClusterName(options.cluster_name_template, entry.first),
+                     &entry);
+  }
+  // Emitted in cluster-name order, which may differ from service order.
+  for (const auto& [cluster_name, entry] : clusters) {
+    out.clusters.push_back(
+        MakeCluster(cluster_name, entry->second, options.defaults));
+    out.endpoints.push_back(MakeLoadAssignment(cluster_name, entry->second));
+  }
+  if (flavor == Flavor::kGrpc) {
+    for (const auto& [service, unused] : catalog.services) {
+      const std::string cluster_name =
+          ClusterName(options.cluster_name_template, service);
+      out.listeners.push_back(MakeApiListener(service));
+      out.routes.push_back(MakeRouteConfiguration(service, cluster_name));
+    }
+  }
+  return out;
+}
+
+}  // namespace attache

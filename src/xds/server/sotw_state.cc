@@ -1,0 +1,232 @@
+#include "xds/server/sotw_state.h"
+
+#include "util/content_hash.h"
+
+namespace attache {
+
+std::string_view RequestKindName(SotwState::RequestKind kind) {
+  switch (kind) {
+    case SotwState::RequestKind::kInitial:
+      return "initial";
+    case SotwState::RequestKind::kAck:
+      return "ACK";
+    case SotwState::RequestKind::kNack:
+      return "NACK";
+    case SotwState::RequestKind::kUpdate:
+      return "update";
+    case SotwState::RequestKind::kStale:
+      return "stale";
+    case SotwState::RequestKind::kIgnored:
+      return "ignored";
+  }
+  return "?";
+}
+
+SotwState::RequestOutcome SotwState::OnRequest(
+    const envoy::service::discovery::v3::DiscoveryRequest& request) {
+  RequestOutcome outcome;
+  const std::string& url = request.type_url();
+  if (only_type_) {
+    if (!url.empty() && url != TypeUrl(*only_type_)) {
+      outcome.error = "type_url \"" + url + "\" does not belong to this " +
+                      std::string(ShortName(*only_type_)) + " service";
+      return outcome;
+    }
+    outcome.type = only_type_;
+  } else {
+    if (url.empty()) {
+      outcome.error = "type_url is required on the aggregated (ADS) stream";
+      return outcome;
+    }
+    outcome.type = ResourceTypeFromUrl(url);
+    if (!outcome.type) {
+      return outcome;  // a type we do not serve: ignore, keep the stream
+    }
+  }
+  const ResourceType type = *outcome.type;
+  TypeState& state = Mutable(type);
+
+  // The subscription: names are exact keys. For LDS/CDS an empty list means
+  // wildcard only while no name was ever sent; '*' is wildcard explicitly.
+  bool wildcard = false;
+  std::set<std::string, std::less<>> names;
+  if (SupportsWildcard(type) && request.resource_names_size() == 0 &&
+      !state.ever_named) {
+    wildcard = true;
+  } else {
+    state.ever_named = state.ever_named || SupportsWildcard(type);
+    for (const std::string& name : request.resource_names()) {
+      if (SupportsWildcard(type) && name == "*") {
+        wildcard = true;
+      } else {
+        names.insert(name);
+      }
+    }
+  }
+  if (wildcard != state.wildcard || names != state.names) {
+    state.subscription_changed = state.requested;
+    state.wildcard = wildcard;
+    state.names = std::move(names);
+    if (!IsFullState(type)) {
+      // Forget what was sent for names no longer wanted, so that subscribing
+      // again sends them again.
+      std::erase_if(state.sent, [&state](const auto& entry) {
+        return !state.names.contains(entry.first);
+      });
+    }
+  }
+
+  if (!state.requested) {
+    // The first request of a type on this stream, whatever version or nonce
+    // it carries from an earlier stream, gets the current state.
+    state.requested = true;
+    state.force_response = true;
+    outcome.kind = RequestKind::kInitial;
+    return outcome;
+  }
+  const std::string& nonce = request.response_nonce();
+  if (nonce.empty() || nonce != state.last_nonce) {
+    outcome.kind = RequestKind::kStale;
+    return outcome;
+  }
+  if (state.inflight_nonce.empty()) {
+    outcome.kind = RequestKind::kUpdate;  // already answered this nonce
+    return outcome;
+  }
+  state.inflight_nonce.clear();
+  if (request.has_error_detail()) {
+    ++state.nacks;
+    state.last_nack = NackRecord{request.version_info(), nonce,
+                                 request.error_detail().code(),
+                                 request.error_detail().message()};
+    outcome.kind = RequestKind::kNack;
+  } else {
+    ++state.acks;
+    state.acked_version = state.last_version_info;
+    outcome.kind = RequestKind::kAck;
+  }
+  return outcome;
+}
+
+std::optional<SotwState::Candidate> SotwState::Compute(
+    ResourceType type, const ViewSnapshot& snapshot) const {
+  const TypeState& state = Of(type);
+  if (!state.requested || !state.inflight_nonce.empty()) {
+    return std::nullopt;
+  }
+  Candidate candidate;
+  candidate.type = type;
+  const ResourceMap& available = snapshot.Of(type);
+  std::vector<ResourcePtr> subscribed;
+  if (state.wildcard) {
+    for (const auto& [name, resource] : available) {
+      subscribed.push_back(resource);
+    }
+  } else {
+    for (const std::string& name : state.names) {
+      if (auto it = available.find(name); it != available.end()) {
+        subscribed.push_back(it->second);
+      }
+    }
+  }
+  ContentHasher version;
+  for (const ResourcePtr& resource : subscribed) {
+    version.Add(resource->name);
+    version.Add(resource->version);
+    candidate.desired.emplace(resource->name, resource->version);
+  }
+  candidate.version_info = HashHex(version.Finish());
+
+  if (IsFullState(type)) {
+    const bool changed = candidate.desired != state.sent;
+    if (!changed && !state.force_response && !state.subscription_changed) {
+      return std::nullopt;
+    }
+    bool adds_or_modifies = false;
+    for (const auto& [name, resource_version] : candidate.desired) {
+      auto it = state.sent.find(name);
+      adds_or_modifies = adds_or_modifies || it == state.sent.end() ||
+                         it->second != resource_version;
+    }
+    candidate.removal_only = changed && !adds_or_modifies &&
+                             !state.force_response &&
+                             !state.subscription_changed;
+    candidate.resources = std::move(subscribed);
+    return candidate;
+  }
+  for (ResourcePtr& resource : subscribed) {
+    auto it = state.sent.find(resource->name);
+    if (state.force_response || it == state.sent.end() ||
+        it->second != resource->version) {
+      candidate.resources.push_back(std::move(resource));
+    }
+  }
+  if (candidate.resources.empty() && !state.force_response) {
+    return std::nullopt;
+  }
+  return candidate;
+}
+
+bool SotwState::HasWork(ResourceType type, const ViewSnapshot& snapshot) const {
+  return !Of(type).inflight_nonce.empty() ||
+         Compute(type, snapshot).has_value();
+}
+
+void SotwState::Commit(Candidate candidate, std::vector<PendingResponse>* out) {
+  TypeState& state = Mutable(candidate.type);
+  const std::string nonce = std::to_string(++nonce_counter_);
+  state.inflight_nonce = nonce;
+  state.last_nonce = nonce;
+  state.last_version_info = candidate.version_info;
+  state.force_response = false;
+  state.subscription_changed = false;
+  ++state.responses;
+  if (IsFullState(candidate.type)) {
+    if (candidate.type == ResourceType::kCluster) {
+      // A cluster that is new or changed makes Envoy warm it and wait for its
+      // ClusterLoadAssignment: forget the one sent so that it goes again.
+      TypeState& endpoints = Mutable(ResourceType::kEndpoint);
+      for (const auto& [name, version] : candidate.desired) {
+        auto it = state.sent.find(name);
+        if (it == state.sent.end() || it->second != version) {
+          endpoints.sent.erase(name);
+        }
+      }
+    }
+    state.sent = std::move(candidate.desired);
+  } else {
+    for (const ResourcePtr& resource : candidate.resources) {
+      state.sent[resource->name] = resource->version;
+    }
+  }
+  out->push_back(PendingResponse{candidate.type,
+                                 std::move(candidate.version_info), nonce,
+                                 std::move(candidate.resources)});
+}
+
+std::vector<PendingResponse> SotwState::Poll(const ViewSnapshot& snapshot) {
+  std::vector<PendingResponse> out;
+  if (auto clusters = Compute(ResourceType::kCluster, snapshot)) {
+    // Removing clusters waits until listeners and routes stopped using them.
+    const bool hold = clusters->removal_only &&
+                      (HasWork(ResourceType::kListener, snapshot) ||
+                       HasWork(ResourceType::kRoute, snapshot));
+    if (!hold) {
+      Commit(std::move(*clusters), &out);
+    }
+  }
+  if (auto endpoints = Compute(ResourceType::kEndpoint, snapshot)) {
+    Commit(std::move(*endpoints), &out);
+  }
+  // Routes may point at clusters the client does not have until it ACKs CDS.
+  if (Of(ResourceType::kCluster).inflight_nonce.empty()) {
+    for (ResourceType type : {ResourceType::kListener, ResourceType::kRoute}) {
+      if (auto candidate = Compute(type, snapshot)) {
+        Commit(std::move(*candidate), &out);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace attache

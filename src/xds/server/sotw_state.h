@@ -1,0 +1,103 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "envoy/service/discovery/v3/discovery.pb.h"
+#include "xds/cache/snapshot.h"
+
+namespace attache {
+
+struct NackRecord {
+  std::string version_info;  // the last version the client accepted
+  std::string nonce;
+  int32_t code = 0;
+  std::string message;
+};
+
+// What one stream knows about one resource type.
+struct TypeState {
+  bool requested = false;  // a request for this type arrived on the stream
+  bool wildcard = false;
+  bool ever_named = false;  // once a name was sent, empty no longer means '*'
+  std::set<std::string, std::less<>> names;
+
+  // What the client was last sent: for LDS/CDS the whole last response, for
+  // EDS/RDS everything it holds. name -> resource version.
+  std::map<std::string, std::string, std::less<>> sent;
+  bool force_response = false;        // answer the initial request regardless
+  bool subscription_changed = false;  // LDS/CDS answer a changed name list
+
+  std::string inflight_nonce;  // non-empty while a response awaits ACK/NACK
+  std::string last_nonce;
+  std::string last_version_info;
+  std::string acked_version;
+  uint64_t responses = 0;
+  uint64_t acks = 0;
+  uint64_t nacks = 0;
+  std::optional<NackRecord> last_nack;
+};
+
+// One DiscoveryResponse to send, referring to shared resource bytes.
+struct PendingResponse {
+  ResourceType type;
+  std::string version_info;
+  std::string nonce;
+  std::vector<ResourcePtr> resources;
+};
+
+// The state-of-the-world protocol of one stream, without any I/O: requests go
+// in, responses to send come out of Poll. At most one response per type is in
+// flight; the next one carries the newest state once the client answered.
+class SotwState {
+ public:
+  enum class RequestKind { kInitial, kAck, kNack, kUpdate, kStale, kIgnored };
+  struct RequestOutcome {
+    RequestKind kind = RequestKind::kIgnored;
+    std::optional<ResourceType> type;
+    std::string error;  // non-empty: fail the stream with INVALID_ARGUMENT
+  };
+
+  // `only_type` is set on the per-type services (CDS, EDS, LDS, RDS).
+  explicit SotwState(std::optional<ResourceType> only_type = std::nullopt)
+      : only_type_(only_type) {}
+
+  RequestOutcome OnRequest(
+      const envoy::service::discovery::v3::DiscoveryRequest& request);
+
+  // Responses that should go out now, in ADS order: CDS (adding or changing
+  // clusters), EDS, LDS, RDS, and a CDS that only removes clusters last.
+  std::vector<PendingResponse> Poll(const ViewSnapshot& snapshot);
+
+  const TypeState& Of(ResourceType type) const {
+    return types_[Index(type)];
+  }
+
+ private:
+  struct Candidate {
+    ResourceType type;
+    std::string version_info;
+    std::vector<ResourcePtr> resources;
+    std::map<std::string, std::string, std::less<>> desired;
+    bool removal_only = false;
+  };
+
+  std::optional<Candidate> Compute(ResourceType type,
+                                   const ViewSnapshot& snapshot) const;
+  bool HasWork(ResourceType type, const ViewSnapshot& snapshot) const;
+  void Commit(Candidate candidate, std::vector<PendingResponse>* out);
+  TypeState& Mutable(ResourceType type) { return types_[Index(type)]; }
+
+  std::optional<ResourceType> only_type_;
+  std::array<TypeState, kResourceTypeCount> types_;
+  uint64_t nonce_counter_ = 0;
+};
+
+std::string_view RequestKindName(SotwState::RequestKind kind);
+
+}  // namespace attache
