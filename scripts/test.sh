@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets up everything and runs every test: unit tests (ctest) and the
+# end-to-end suites against real Envoy and real gRPC clients (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+BUILD="${ATTACHE_BUILD_DIR:-build}"
+VENV="${ATTACHE_CACHE:-$HOME/.cache/attache}/venv"
+
+echo "== unit tests"
+ctest --test-dir "$BUILD" --output-on-failure -j2
+
+echo "== end-to-end tests"
+export ATTACHE_BIN="$PWD/$BUILD/attache" ATTACHE_BUILD_DIR="$PWD/$BUILD"
+export PATH="$VENV/bin:$PATH"
+"$VENV/bin/python" -m pytest e2e -q "$@"

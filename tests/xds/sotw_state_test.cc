@@ -1,0 +1,301 @@
+#include "xds/server/sotw_state.h"
+
+#include <gtest/gtest.h>
+
+namespace attache {
+namespace {
+
+using envoy::service::discovery::v3::DiscoveryRequest;
+using Kind = SotwState::RequestKind;
+
+constexpr ResourceType kCds = ResourceType::kCluster;
+constexpr ResourceType kEds = ResourceType::kEndpoint;
+constexpr ResourceType kLds = ResourceType::kListener;
+constexpr ResourceType kRds = ResourceType::kRoute;
+
+struct ServiceSpec {
+  std::string name;
+  uint32_t port = 80;
+  LbPolicy policy = LbPolicy::kRoundRobin;
+};
+
+ViewSnapshotPtr View(const std::vector<ServiceSpec>& services,
+                     uint64_t generation = 1) {
+  CatalogSnapshot catalog;
+  catalog.generation = generation;
+  for (const auto& spec : services) {
+    Endpoint endpoint;
+    endpoint.address = "127.0.0.1";
+    endpoint.port = spec.port;
+    Service service;
+    service.endpoints = {endpoint};
+    service.settings.lb_policy = spec.policy;
+    catalog.services[spec.name] = service;
+  }
+  return BuildSnapshotSet(catalog, TranslateOptions{}, nullptr)
+      ->For(Flavor::kGrpc);
+}
+
+DiscoveryRequest Request(ResourceType type, std::vector<std::string> names = {},
+                         std::string nonce = "") {
+  DiscoveryRequest request;
+  request.set_type_url(std::string(TypeUrl(type)));
+  for (auto& name : names) request.add_resource_names(name);
+  request.set_response_nonce(nonce);
+  return request;
+}
+
+DiscoveryRequest Ack(const PendingResponse& response,
+                     std::vector<std::string> names = {}) {
+  DiscoveryRequest request = Request(response.type, std::move(names), response.nonce);
+  request.set_version_info(response.version_info);
+  return request;
+}
+
+DiscoveryRequest Nack(const PendingResponse& response,
+                      std::vector<std::string> names = {}) {
+  DiscoveryRequest request = Request(response.type, std::move(names), response.nonce);
+  request.set_version_info("");
+  request.mutable_error_detail()->set_code(3);
+  request.mutable_error_detail()->set_message("bad cluster");
+  return request;
+}
+
+std::vector<std::string> Names(const PendingResponse& response) {
+  std::vector<std::string> names;
+  for (const auto& resource : response.resources) names.push_back(resource->name);
+  return names;
+}
+
+TEST(SotwState, InitialWildcardCdsIsAnsweredWithEverything) {
+  SotwState state;
+  EXPECT_EQ(state.OnRequest(Request(kCds)).kind, Kind::kInitial);
+  auto out = state.Poll(*View({{"a"}, {"b"}}));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].type, kCds);
+  EXPECT_EQ(Names(out[0]), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(out[0].version_info.empty());
+  EXPECT_FALSE(out[0].nonce.empty());
+  EXPECT_TRUE(state.Of(kCds).wildcard);
+}
+
+TEST(SotwState, AnInitialRequestForNothingStillGetsAnAnswer) {
+  SotwState state;
+  state.OnRequest(Request(kEds, {"missing"}));
+  auto out = state.Poll(*View({{"a"}}));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_TRUE(out[0].resources.empty());
+}
+
+TEST(SotwState, AckTriggersNothingAndUnchangedContentIsNotResent) {
+  SotwState state;
+  state.OnRequest(Request(kCds));
+  auto view = View({{"a"}});
+  auto out = state.Poll(*view);
+  EXPECT_EQ(state.OnRequest(Ack(out[0])).kind, Kind::kAck);
+  EXPECT_EQ(state.Of(kCds).acked_version, out[0].version_info);
+  EXPECT_TRUE(state.Poll(*view).empty());
+  // A rebuilt but equal snapshot changes nothing either.
+  EXPECT_TRUE(state.Poll(*View({{"a"}}, 2)).empty());
+}
+
+TEST(SotwState, OneResponsePerTypeInFlightThenTheLatest) {
+  SotwState state;
+  state.OnRequest(Request(kCds));
+  auto first = state.Poll(*View({{"a"}}));
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_TRUE(state.Poll(*View({{"a"}, {"b"}}, 2)).empty());  // awaiting ACK
+  state.OnRequest(Ack(first[0]));
+  auto next = state.Poll(*View({{"a"}, {"b"}, {"c"}}, 3));
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(Names(next[0]), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_NE(next[0].nonce, first[0].nonce);
+  EXPECT_NE(next[0].version_info, first[0].version_info);
+}
+
+TEST(SotwState, NackIsRecordedAndTheSameContentIsNeverResent) {
+  SotwState state;
+  state.OnRequest(Request(kCds));
+  auto view = View({{"a"}});
+  auto out = state.Poll(*view);
+  EXPECT_EQ(state.OnRequest(Nack(out[0])).kind, Kind::kNack);
+  const TypeState& cds = state.Of(kCds);
+  EXPECT_EQ(cds.nacks, 1U);
+  ASSERT_TRUE(cds.last_nack.has_value());
+  EXPECT_EQ(cds.last_nack->message, "bad cluster");
+  EXPECT_EQ(cds.last_nack->nonce, out[0].nonce);
+  EXPECT_TRUE(state.Poll(*view).empty());
+  EXPECT_TRUE(state.Poll(*View({{"a"}}, 2)).empty());
+  // New content goes out.
+  auto next = state.Poll(*View({{"a", 81, LbPolicy::kRingHash}}, 3));
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(next[0].type, kCds);
+}
+
+TEST(SotwState, StaleNonceIsNeitherAckNorNackButUpdatesSubscription) {
+  SotwState state;
+  state.OnRequest(Request(kEds, {"a"}));
+  auto view = View({{"a"}, {"b"}});
+  auto out = state.Poll(*view);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(state.OnRequest(Request(kEds, {"a", "b"}, "bogus")).kind,
+            Kind::kStale);
+  EXPECT_FALSE(state.Of(kEds).inflight_nonce.empty());  // still awaiting ACK
+  EXPECT_TRUE(state.Of(kEds).names.contains("b"));
+  EXPECT_TRUE(state.Poll(*view).empty());
+  state.OnRequest(Ack(out[0], {"a", "b"}));
+  auto next = state.Poll(*view);
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(Names(next[0]), (std::vector<std::string>{"b"}));  // only what is new
+}
+
+TEST(SotwState, WildcardRules) {
+  SotwState state;
+  state.OnRequest(Request(kLds));
+  EXPECT_TRUE(state.Of(kLds).wildcard);
+  auto view = View({{"a"}, {"b"}});
+  auto out = state.Poll(*view);
+  EXPECT_EQ(out[0].resources.size(), 2U);
+  // Naming a resource ends the legacy wildcard; '*' keeps it explicitly.
+  state.OnRequest(Ack(out[0], {"*", "a"}));
+  EXPECT_TRUE(state.Of(kLds).wildcard);
+  state.OnRequest(Request(kLds, {"a"}, out[0].nonce));
+  EXPECT_FALSE(state.Of(kLds).wildcard);
+  auto narrowed = state.Poll(*view);
+  ASSERT_EQ(narrowed.size(), 1U);
+  EXPECT_EQ(Names(narrowed[0]), (std::vector<std::string>{"a"}));
+  // Once a name was sent, an empty list means nothing, not everything.
+  state.OnRequest(Request(kLds, {}, narrowed[0].nonce));
+  EXPECT_FALSE(state.Of(kLds).wildcard);
+  auto nothing = state.Poll(*view);
+  ASSERT_EQ(nothing.size(), 1U);
+  EXPECT_TRUE(nothing[0].resources.empty());
+}
+
+TEST(SotwState, EmptyEdsListIsNotAWildcard) {
+  SotwState state;
+  state.OnRequest(Request(kEds));
+  EXPECT_FALSE(state.Of(kEds).wildcard);
+  auto out = state.Poll(*View({{"a"}}));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_TRUE(out[0].resources.empty());
+}
+
+TEST(SotwState, FullStateTypesResendEverythingSubsetTypesOnlyChanges) {
+  SotwState state;
+  state.OnRequest(Request(kCds, {"a", "b"}));
+  state.OnRequest(Request(kEds, {"a", "b"}));
+  auto out = state.Poll(*View({{"a"}, {"b"}}));
+  ASSERT_EQ(out.size(), 2U);
+  state.OnRequest(Ack(out[0], {"a", "b"}));
+  state.OnRequest(Ack(out[1], {"a", "b"}));
+  auto next = state.Poll(*View({{"a", 81, LbPolicy::kRingHash}, {"b"}}, 2));
+  ASSERT_EQ(next.size(), 2U);
+  EXPECT_EQ(next[0].type, kCds);
+  EXPECT_EQ(Names(next[0]), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(next[1].type, kEds);
+  EXPECT_EQ(Names(next[1]), (std::vector<std::string>{"a"}));
+}
+
+TEST(SotwState, ChangedClusterResendsItsAssignmentEvenIfUnchanged) {
+  SotwState state;
+  state.OnRequest(Request(kCds));
+  state.OnRequest(Request(kEds, {"a", "b"}));
+  auto out = state.Poll(*View({{"a"}, {"b"}}));
+  state.OnRequest(Ack(out[0]));
+  state.OnRequest(Ack(out[1], {"a", "b"}));
+  // Only the cluster's lb policy changes, not its endpoints.
+  auto next = state.Poll(*View({{"a", 80, LbPolicy::kRingHash}, {"b"}}, 2));
+  ASSERT_EQ(next.size(), 2U);
+  EXPECT_EQ(next[0].type, kCds);
+  EXPECT_EQ(next[1].type, kEds);
+  EXPECT_EQ(Names(next[1]), (std::vector<std::string>{"a"}));
+}
+
+TEST(SotwState, RemembersSubscriptionsToMissingNames) {
+  SotwState state;
+  state.OnRequest(Request(kEds, {"later"}));
+  auto out = state.Poll(*View({{"a"}}));
+  state.OnRequest(Ack(out[0], {"later"}));
+  EXPECT_TRUE(state.Poll(*View({{"a"}}, 2)).empty());
+  auto appeared = state.Poll(*View({{"a"}, {"later"}}, 3));
+  ASSERT_EQ(appeared.size(), 1U);
+  EXPECT_EQ(Names(appeared[0]), (std::vector<std::string>{"later"}));
+}
+
+TEST(SotwState, ResubscribingSendsAgainEvenIfUnchanged) {
+  SotwState state;
+  state.OnRequest(Request(kEds, {"a"}));
+  auto view = View({{"a"}});
+  auto out = state.Poll(*view);
+  state.OnRequest(Ack(out[0], {}));
+  EXPECT_TRUE(state.Poll(*view).empty());
+  state.OnRequest(Request(kEds, {"a"}, out[0].nonce));
+  auto again = state.Poll(*view);
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(Names(again[0]), (std::vector<std::string>{"a"}));
+}
+
+TEST(SotwState, RoutesWaitForClusterAckAndClusterRemovalGoesLast) {
+  SotwState state;
+  for (ResourceType type : {kLds, kRds, kCds}) {
+    state.OnRequest(Request(type, {"a", "b"}));
+  }
+  auto out = state.Poll(*View({{"a"}, {"b"}}));
+  ASSERT_EQ(out.size(), 1U);  // CDS first; LDS/RDS wait for its ACK
+  EXPECT_EQ(out[0].type, kCds);
+  state.OnRequest(Ack(out[0], {"a", "b"}));
+  auto rest = state.Poll(*View({{"a"}, {"b"}}));
+  ASSERT_EQ(rest.size(), 2U);
+  EXPECT_EQ(rest[0].type, kLds);
+  EXPECT_EQ(rest[1].type, kRds);
+  state.OnRequest(Ack(rest[0], {"a", "b"}));
+  state.OnRequest(Ack(rest[1], {"a", "b"}));
+  // "b" goes away: listener first, the cluster only after that is done.
+  auto removal = state.Poll(*View({{"a"}}, 2));
+  ASSERT_EQ(removal.size(), 1U);
+  EXPECT_EQ(removal[0].type, kLds);
+  state.OnRequest(Ack(removal[0], {"a", "b"}));
+  auto last = state.Poll(*View({{"a"}}, 2));
+  ASSERT_EQ(last.size(), 1U);
+  EXPECT_EQ(last[0].type, kCds);
+  EXPECT_EQ(Names(last[0]), (std::vector<std::string>{"a"}));
+}
+
+TEST(SotwState, FirstRequestWithForeignVersionAndNonceIsInitial) {
+  SotwState state;
+  DiscoveryRequest request = Request(kCds, {}, "nonce-from-another-server");
+  request.set_version_info("old-version");
+  EXPECT_EQ(state.OnRequest(request).kind, Kind::kInitial);
+  EXPECT_EQ(state.Poll(*View({{"a"}})).size(), 1U);
+}
+
+TEST(SotwState, TypeUrlRules) {
+  SotwState ads;
+  EXPECT_TRUE(ads.OnRequest(Request(kCds)).error.empty());
+  DiscoveryRequest empty;
+  EXPECT_FALSE(ads.OnRequest(empty).error.empty());
+  DiscoveryRequest unknown;
+  unknown.set_type_url("type.googleapis.com/envoy.extensions.Unknown");
+  const auto ignored = ads.OnRequest(unknown);
+  EXPECT_TRUE(ignored.error.empty());
+  EXPECT_FALSE(ignored.type.has_value());
+
+  SotwState eds_only(kEds);
+  EXPECT_EQ(eds_only.OnRequest(empty).type, kEds);
+  EXPECT_FALSE(eds_only.OnRequest(Request(kCds)).error.empty());
+}
+
+TEST(SotwState, NoncesAreUniqueAcrossTypes) {
+  SotwState state;
+  for (ResourceType type : {kCds, kEds, kLds, kRds}) {
+    state.OnRequest(Request(type, {"a"}));
+  }
+  auto out = state.Poll(*View({{"a"}}));
+  std::set<std::string> nonces;
+  for (const auto& response : out) nonces.insert(response.nonce);
+  EXPECT_EQ(nonces.size(), out.size());
+}
+
+}  // namespace
+}  // namespace attache
