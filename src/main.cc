@@ -82,8 +82,9 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Serve xDS and the admin API");
   serve->add_option("-c,--config", config_path, "Config file (YAML)")
       ->required();
-  serve->add_option("--write-ports", ports_file,
-                    "Write the bound ports as JSON to this file once listening");
+  serve->add_option(
+      "--write-ports", ports_file,
+      "Write the bound ports as JSON to this file once listening");
 
   auto* validate =
       app.add_subcommand("validate", "Check a config and its host files");
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
   // Logs go to stderr so that `dump` output on stdout stays clean.
   spdlog::set_default_logger(spdlog::stderr_color_mt("attache"));
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v",
+                      spdlog::pattern_time_type::utc);
 
   try {
     if (app.got_subcommand("version")) {

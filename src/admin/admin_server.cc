@@ -13,18 +13,17 @@ AdminServer::AdminServer(Handlers handlers)
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  server_->Get("/readyz",
-               [this](const httplib::Request&, httplib::Response& res) {
-                 const bool ready = handlers_.ready();
-                 res.status = ready ? 200 : 503;
-                 res.set_content(ready ? "ready\n" : "not ready: sources not synced\n",
-                                 "text/plain");
-               });
-  server_->Get("/debug/clients",
-               [this](const httplib::Request&, httplib::Response& res) {
-                 res.set_content(handlers_.clients().dump(2) + "\n",
-                                 "application/json");
-               });
+  server_->Get(
+      "/readyz", [this](const httplib::Request&, httplib::Response& res) {
+        const bool ready = handlers_.ready();
+        res.status = ready ? 200 : 503;
+        res.set_content(ready ? "ready\n" : "not ready: sources not synced\n",
+                        "text/plain");
+      });
+  server_->Get("/debug/clients", [this](const httplib::Request&,
+                                        httplib::Response& res) {
+    res.set_content(handlers_.clients().dump(2) + "\n", "application/json");
+  });
 }
 
 AdminServer::~AdminServer() { Stop(); }
@@ -41,9 +40,10 @@ int AdminServer::Start(const ListenAddress& address) {
                              address.ToString());
   }
   if (address.host != "127.0.0.1" && address.host != "::1") {
-    spdlog::warn("admin: listening on {}, which is reachable from other hosts; "
-                 "the debug endpoints show the whole mesh configuration",
-                 address.host);
+    spdlog::warn(
+        "admin: listening on {}, which is reachable from other hosts; "
+        "the debug endpoints show the whole mesh configuration",
+        address.host);
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return port;

@@ -19,8 +19,8 @@ namespace attache {
 class AdminServer {
  public:
   struct Handlers {
-    std::function<bool()> ready;                // all sources synced once
-    std::function<nlohmann::json()> clients;    // /debug/clients
+    std::function<bool()> ready;              // all sources synced once
+    std::function<nlohmann::json()> clients;  // /debug/clients
   };
 
   explicit AdminServer(Handlers handlers);

@@ -44,8 +44,8 @@ int Serve(const Config& config, const ServeOptions& options) {
                     config.max_delay);
   XdsServer xds(pipeline.BuildNow());
   catalog.SetChangeListener([&pipeline] { pipeline.Notify(); });
-  pipeline.Start([&xds](SnapshotSetPtr snapshots) {
-    xds.registry().Publish(std::move(snapshots));
+  pipeline.Start([&xds](const SnapshotSetPtr& snapshots) {
+    xds.registry().Publish(snapshots);
   });
   for (auto& source : sources) {
     source->Start();
@@ -66,7 +66,8 @@ int Serve(const Config& config, const ServeOptions& options) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  spdlog::info("received {}, shutting down", strsignal(signal_number));
+  spdlog::info("received {}, shutting down",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& source : sources) {
     source->Stop();
   }

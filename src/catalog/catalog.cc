@@ -5,9 +5,9 @@
 
 namespace attache {
 
-Catalog::Catalog(std::vector<std::string> source_names)
+Catalog::Catalog(const std::vector<std::string>& source_names)
     : current_(std::make_shared<CatalogSnapshot>()) {
-  for (auto& name : source_names) {
+  for (const auto& name : source_names) {
     synced_[name] = false;
   }
 }

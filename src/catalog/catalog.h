@@ -25,7 +25,7 @@ class Catalog {
  public:
   using ChangeListener = std::function<void()>;
 
-  explicit Catalog(std::vector<std::string> source_names);
+  explicit Catalog(const std::vector<std::string>& source_names);
 
   // Replaces everything `source` reported before. Calls the change listener
   // when the merged result changed.

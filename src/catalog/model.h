@@ -24,6 +24,7 @@ struct Locality {
   std::string zone;
   std::string sub_zone;
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads <=>
   auto operator<=>(const Locality&) const = default;
 };
 

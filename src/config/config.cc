@@ -129,8 +129,8 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
     xds.Fail("required key is missing");
   }
   ExpectMap(doc["xds"], xds, {"listen"});
-  config.xds_listen = ParseListen(RequiredString(doc["xds"], "listen", xds),
-                                  xds.Key("listen"));
+  config.xds_listen =
+      ParseListen(RequiredString(doc["xds"], "listen", xds), xds.Key("listen"));
 
   if (const YAML::Node admin = doc["admin"]) {
     const YamlPath where = root.Key("admin");
@@ -144,14 +144,12 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
   if (const YAML::Node catalog = doc["catalog"]) {
     const YamlPath where = root.Key("catalog");
     ExpectMap(catalog, where, {"debounce", "max_delay"});
-    config.debounce =
-        OptionalDuration(catalog, "debounce", where, milliseconds(0),
-                         milliseconds(60'000))
-            .value_or(config.debounce);
-    config.max_delay =
-        OptionalDuration(catalog, "max_delay", where, milliseconds(0),
-                         milliseconds(600'000))
-            .value_or(config.max_delay);
+    config.debounce = OptionalDuration(catalog, "debounce", where,
+                                       milliseconds(0), milliseconds(60'000))
+                          .value_or(config.debounce);
+    config.max_delay = OptionalDuration(catalog, "max_delay", where,
+                                        milliseconds(0), milliseconds(600'000))
+                           .value_or(config.max_delay);
     if (config.max_delay < config.debounce) {
       where.Key("max_delay").Fail("must not be shorter than catalog.debounce");
     }
@@ -195,7 +193,8 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
   std::set<std::string> names;
   const auto base = file.parent_path();
   for (size_t i = 0; i < doc["sources"].size(); ++i) {
-    SourceConfig source = ParseSource(doc["sources"][i], sources.Index(i), base);
+    SourceConfig source =
+        ParseSource(doc["sources"][i], sources.Index(i), base);
     if (!names.insert(source.name).second) {
       sources.Index(i).Key("name").Fail("duplicate source name \"" +
                                         source.name + "\"");

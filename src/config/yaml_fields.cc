@@ -35,8 +35,8 @@ std::optional<YAML::Node> Child(const YAML::Node& map, std::string_view key) {
 }  // namespace
 
 YamlPath YamlPath::Key(std::string_view key) const {
-  return YamlPath(file_, path_.empty() ? std::string(key)
-                                       : path_ + "." + std::string(key));
+  return YamlPath(
+      file_, path_.empty() ? std::string(key) : path_ + "." + std::string(key));
 }
 
 YamlPath YamlPath::Index(size_t index) const {
@@ -125,7 +125,8 @@ std::string RequiredString(const YAML::Node& map, std::string_view key,
   return *value;
 }
 
-std::optional<uint64_t> OptionalUint(const YAML::Node& map, std::string_view key,
+std::optional<uint64_t> OptionalUint(const YAML::Node& map,
+                                     std::string_view key,
                                      const YamlPath& where, uint64_t min,
                                      uint64_t max) {
   auto text = OptionalString(map, key, where);

@@ -49,7 +49,8 @@ std::optional<std::string> OptionalString(const YAML::Node& map,
                                           const YamlPath& where);
 std::string RequiredString(const YAML::Node& map, std::string_view key,
                            const YamlPath& where);
-std::optional<uint64_t> OptionalUint(const YAML::Node& map, std::string_view key,
+std::optional<uint64_t> OptionalUint(const YAML::Node& map,
+                                     std::string_view key,
                                      const YamlPath& where, uint64_t min,
                                      uint64_t max);
 std::optional<std::chrono::milliseconds> OptionalDuration(

@@ -77,7 +77,8 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
     const std::string& cluster_name, const Service& service) {
   // One LocalityLbEndpoints per locality, in locality order, endpoints by
   // address and port, so equal catalogs give equal bytes.
-  std::map<Locality, std::map<std::pair<std::string, uint32_t>, const Endpoint*>>
+  std::map<Locality,
+           std::map<std::pair<std::string, uint32_t>, const Endpoint*>>
       by_locality;
   for (const Endpoint& endpoint : service.endpoints) {
     by_locality[endpoint.locality][{endpoint.address, endpoint.port}] =

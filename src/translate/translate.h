@@ -33,9 +33,9 @@ TranslatedResources Translate(const CatalogSnapshot& catalog,
 std::string ClusterName(const std::string& name_template,
                         const std::string& service);
 
-envoy::config::cluster::v3::Cluster MakeCluster(const std::string& cluster_name,
-                                                const Service& service,
-                                                const ServiceDefaults& defaults);
+envoy::config::cluster::v3::Cluster MakeCluster(
+    const std::string& cluster_name, const Service& service,
+    const ServiceDefaults& defaults);
 envoy::config::endpoint::v3::ClusterLoadAssignment MakeLoadAssignment(
     const std::string& cluster_name, const Service& service);
 envoy::config::listener::v3::Listener MakeApiListener(

@@ -9,7 +9,8 @@ struct XXH3_state_s;
 
 namespace attache {
 
-// Stable across processes and machines (XXH3-64), so replicas agree on versions.
+// Stable across processes and machines (XXH3-64), so replicas agree on
+// versions.
 uint64_t ContentHash(std::string_view bytes);
 
 // 16 lowercase hex digits.

@@ -18,9 +18,9 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   } else if (unit == "s") {
     factor = 1000;
   } else if (unit == "m") {
-    factor = 60 * 1000;
+    factor = int64_t{60} * 1000;
   } else if (unit == "h") {
-    factor = 3600 * 1000;
+    factor = int64_t{3600} * 1000;
   } else {
     return std::nullopt;
   }

@@ -17,8 +17,9 @@ Endpoint At(const std::string& address, uint32_t port,
 TEST(Catalog, MergesSourcesAndDropsDuplicateAddresses) {
   Catalog catalog({"a", "b"});
   EXPECT_FALSE(catalog.AllSynced());
-  catalog.Update("b", {{"echo", Service{{}, {At("10.0.0.1", 80, "b"),
-                                             At("10.0.0.2", 80, "b")}}}});
+  catalog.Update(
+      "b", {{"echo",
+             Service{{}, {At("10.0.0.1", 80, "b"), At("10.0.0.2", 80, "b")}}}});
   EXPECT_FALSE(catalog.AllSynced());
   ServiceSettings settings;
   settings.lb_policy = LbPolicy::kRingHash;

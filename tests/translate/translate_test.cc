@@ -45,7 +45,8 @@ TEST(Translate, EnvoyGetsEdsClustersAndAssignmentsOnly) {
   EXPECT_TRUE(billing.eds_cluster_config().eds_config().has_ads());
   EXPECT_EQ(billing.eds_cluster_config().eds_config().resource_api_version(),
             envoy::config::core::v3::V3);
-  EXPECT_EQ(billing.lb_policy(), envoy::config::cluster::v3::Cluster::RING_HASH);
+  EXPECT_EQ(billing.lb_policy(),
+            envoy::config::cluster::v3::Cluster::RING_HASH);
   EXPECT_EQ(billing.connect_timeout().seconds(), 1);
   EXPECT_EQ(billing.connect_timeout().nanos(), 500'000'000);
   EXPECT_EQ(out.clusters[1].connect_timeout().seconds(), 1);  // the default
@@ -63,7 +64,8 @@ TEST(Translate, LoadAssignmentGroupsByLocalityInOrder) {
   ASSERT_EQ(z1.lb_endpoints_size(), 2);
   EXPECT_EQ(z1.lb_endpoints(0).endpoint().address().socket_address().address(),
             "10.0.0.1");
-  EXPECT_EQ(z1.lb_endpoints(0).health_status(), envoy::config::core::v3::DRAINING);
+  EXPECT_EQ(z1.lb_endpoints(0).health_status(),
+            envoy::config::core::v3::DRAINING);
   EXPECT_EQ(z1.lb_endpoints(1).load_balancing_weight().value(), 4U);
   EXPECT_EQ(echo.endpoints(1).locality().zone(), "z2");
   // A service without endpoints is an empty assignment, not a missing one.
@@ -84,8 +86,9 @@ TEST(Translate, GrpcGetsApiListenerAndRoute) {
   EXPECT_TRUE(manager.rds().config_source().has_ads());
   EXPECT_EQ(manager.rds().route_config_name(), "echo");
   ASSERT_EQ(manager.http_filters_size(), 1);
-  EXPECT_TRUE(manager.http_filters(0).typed_config().Is<
-              envoy::extensions::filters::http::router::v3::Router>());
+  EXPECT_TRUE(manager.http_filters(0)
+                  .typed_config()
+                  .Is<envoy::extensions::filters::http::router::v3::Router>());
   const auto& route = out.routes[1];
   EXPECT_EQ(route.name(), "echo");
   EXPECT_EQ(route.virtual_hosts(0).domains(0), "*");

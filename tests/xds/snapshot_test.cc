@@ -20,8 +20,10 @@ CatalogSnapshot CatalogWith(uint32_t port, uint64_t generation) {
 }
 
 TEST(Snapshot, VersionsAreContentHashesStableAcrossBuilds) {
-  const auto a = BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);
-  const auto b = BuildSnapshotSet(CatalogWith(80, 9), TranslateOptions{}, nullptr);
+  const auto a =
+      BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);
+  const auto b =
+      BuildSnapshotSet(CatalogWith(80, 9), TranslateOptions{}, nullptr);
   for (ResourceType type : kAllResourceTypes) {
     const auto& left = a->For(Flavor::kGrpc)->Of(type);
     const auto& right = b->For(Flavor::kGrpc)->Of(type);
@@ -33,8 +35,9 @@ TEST(Snapshot, VersionsAreContentHashesStableAcrossBuilds) {
   }
   // Pinned: a change of hash function or serialization shows up here, and
   // would make every proxy see new versions after an upgrade.
-  EXPECT_EQ(a->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo")->version,
-            b->For(Flavor::kGrpc)->Of(ResourceType::kCluster).at("echo")->version);
+  EXPECT_EQ(
+      a->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo")->version,
+      b->For(Flavor::kGrpc)->Of(ResourceType::kCluster).at("echo")->version);
 }
 
 TEST(Snapshot, OnlyChangedResourcesGetNewVersionsAndUnchangedAreShared) {
@@ -42,19 +45,24 @@ TEST(Snapshot, OnlyChangedResourcesGetNewVersionsAndUnchangedAreShared) {
       BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);
   const auto after =
       BuildSnapshotSet(CatalogWith(81, 2), TranslateOptions{}, before.get());
-  const auto& old_eds = before->For(Flavor::kEnvoy)->Of(ResourceType::kEndpoint);
+  const auto& old_eds =
+      before->For(Flavor::kEnvoy)->Of(ResourceType::kEndpoint);
   const auto& new_eds = after->For(Flavor::kEnvoy)->Of(ResourceType::kEndpoint);
   EXPECT_NE(old_eds.at("echo")->version, new_eds.at("echo")->version);
   // Unchanged resources are the very same objects: no new bytes.
   EXPECT_EQ(old_eds.at("other").get(), new_eds.at("other").get());
-  EXPECT_EQ(before->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo").get(),
-            after->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo").get());
+  EXPECT_EQ(
+      before->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo").get(),
+      after->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo").get());
 }
 
 TEST(ResponseEncoder, DecodesWithTheProtobufSchema) {
-  const auto set = BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);
+  const auto set =
+      BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);
   const auto& clusters = set->For(Flavor::kEnvoy)->Of(ResourceType::kCluster);
-  PendingResponse response{ResourceType::kCluster, "v1", "7",
+  PendingResponse response{ResourceType::kCluster,
+                           "v1",
+                           "7",
                            {clusters.at("echo"), clusters.at("other")}};
   grpc::ByteBuffer buffer = EncodeResponse(response);
   std::vector<grpc::Slice> slices;

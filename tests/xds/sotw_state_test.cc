@@ -47,14 +47,16 @@ DiscoveryRequest Request(ResourceType type, std::vector<std::string> names = {},
 
 DiscoveryRequest Ack(const PendingResponse& response,
                      std::vector<std::string> names = {}) {
-  DiscoveryRequest request = Request(response.type, std::move(names), response.nonce);
+  DiscoveryRequest request =
+      Request(response.type, std::move(names), response.nonce);
   request.set_version_info(response.version_info);
   return request;
 }
 
 DiscoveryRequest Nack(const PendingResponse& response,
                       std::vector<std::string> names = {}) {
-  DiscoveryRequest request = Request(response.type, std::move(names), response.nonce);
+  DiscoveryRequest request =
+      Request(response.type, std::move(names), response.nonce);
   request.set_version_info("");
   request.mutable_error_detail()->set_code(3);
   request.mutable_error_detail()->set_message("bad cluster");
@@ -63,7 +65,8 @@ DiscoveryRequest Nack(const PendingResponse& response,
 
 std::vector<std::string> Names(const PendingResponse& response) {
   std::vector<std::string> names;
-  for (const auto& resource : response.resources) names.push_back(resource->name);
+  for (const auto& resource : response.resources)
+    names.push_back(resource->name);
   return names;
 }
 
@@ -146,7 +149,8 @@ TEST(SotwState, StaleNonceIsNeitherAckNorNackButUpdatesSubscription) {
   state.OnRequest(Ack(out[0], {"a", "b"}));
   auto next = state.Poll(*view);
   ASSERT_EQ(next.size(), 1U);
-  EXPECT_EQ(Names(next[0]), (std::vector<std::string>{"b"}));  // only what is new
+  EXPECT_EQ(Names(next[0]),
+            (std::vector<std::string>{"b"}));  // only what is new
 }
 
 TEST(SotwState, WildcardRules) {

@@ -8,8 +8,8 @@
 
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include "config/config_error.h"
 #include "sources/file/host_file.h"
@@ -17,6 +17,11 @@
 namespace attache {
 namespace {
 constexpr int kSettleMillis = 20;
+
+// strerror is not thread-safe; the error category is.
+std::string ErrnoMessage() {
+  return std::error_code(errno, std::generic_category()).message();
+}
 }  // namespace
 
 FileSource::FileSource(SourceConfig config, Catalog* catalog)
@@ -26,7 +31,8 @@ FileSource::~FileSource() { Stop(); }
 
 void FileSource::LoadInitial() {
   const std::string text = ReadFileOrThrow(config_.path);
-  ServiceMap services = ParseHostFile(config_.path.string(), text, config_.name);
+  ServiceMap services =
+      ParseHostFile(config_.path.string(), text, config_.name);
   size_t endpoints = 0;
   for (const auto& [name, service] : services) {
     endpoints += service.endpoints.size();
@@ -59,9 +65,10 @@ bool FileSource::Reload() {
       last_text_ = std::move(text);
     }
     ++rejected_;
-    spdlog::error("source {}: rejected the new content, still serving the "
-                  "last good one: {}",
-                  config_.name, error.what());
+    spdlog::error(
+        "source {}: rejected the new content, still serving the "
+        "last good one: {}",
+        config_.name, error.what());
     return false;
   }
 }
@@ -70,7 +77,7 @@ void FileSource::Start() {
   inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (inotify_fd_ < 0 || stop_fd_ < 0) {
-    throw std::runtime_error(std::string("inotify: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("inotify: ") + ErrnoMessage());
   }
   const std::string folder = config_.path.parent_path().empty()
                                  ? std::string(".")
@@ -78,8 +85,7 @@ void FileSource::Start() {
   if (inotify_add_watch(inotify_fd_, folder.c_str(),
                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
                             IN_MODIFY | IN_ATTRIB) < 0) {
-    throw std::runtime_error("cannot watch " + folder + ": " +
-                             std::strerror(errno));
+    throw std::runtime_error("cannot watch " + folder + ": " + ErrnoMessage());
   }
   thread_ = std::thread([this] { Watch(); });
   // An edit between LoadInitial and the watch would otherwise go unseen.
@@ -95,8 +101,7 @@ void FileSource::Watch() {
       if (errno == EINTR) {
         continue;
       }
-      spdlog::error("source {}: poll failed: {}", config_.name,
-                    std::strerror(errno));
+      spdlog::error("source {}: poll failed: {}", config_.name, ErrnoMessage());
       return;
     }
     if (fds[1].revents != 0) {

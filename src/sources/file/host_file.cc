@@ -18,9 +18,9 @@ bool IsIpLiteral(const std::string& address) {
 
 Endpoint ParseEndpoint(const YAML::Node& node, const YamlPath& where,
                        const std::string& origin) {
-  ExpectMap(node, where,
-            {"address", "port", "region", "zone", "sub_zone", "weight",
-             "health"});
+  ExpectMap(
+      node, where,
+      {"address", "port", "region", "zone", "sub_zone", "weight", "health"});
   Endpoint endpoint;
   endpoint.origin = origin;
   endpoint.address = RequiredString(node, "address", where);

@@ -15,9 +15,9 @@ enum class ResourceType : uint8_t {
   kRoute = 3,
 };
 inline constexpr size_t kResourceTypeCount = 4;
-inline constexpr std::array<ResourceType, kResourceTypeCount> kAllResourceTypes =
-    {ResourceType::kCluster, ResourceType::kEndpoint, ResourceType::kListener,
-     ResourceType::kRoute};
+inline constexpr std::array<ResourceType, kResourceTypeCount>
+    kAllResourceTypes = {ResourceType::kCluster, ResourceType::kEndpoint,
+                         ResourceType::kListener, ResourceType::kRoute};
 
 std::string_view TypeUrl(ResourceType type);
 std::string_view ShortName(ResourceType type);  // "CDS", "EDS", ...

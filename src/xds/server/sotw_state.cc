@@ -96,9 +96,9 @@ SotwState::RequestOutcome SotwState::OnRequest(
   state.inflight_nonce.clear();
   if (request.has_error_detail()) {
     ++state.nacks;
-    state.last_nack = NackRecord{request.version_info(), nonce,
-                                 request.error_detail().code(),
-                                 request.error_detail().message()};
+    state.last_nack =
+        NackRecord{request.version_info(), nonce, request.error_detail().code(),
+                   request.error_detail().message()};
     outcome.kind = RequestKind::kNack;
   } else {
     ++state.acks;
@@ -208,9 +208,9 @@ std::vector<PendingResponse> SotwState::Poll(const ViewSnapshot& snapshot) {
   std::vector<PendingResponse> out;
   if (auto clusters = Compute(ResourceType::kCluster, snapshot)) {
     // Removing clusters waits until listeners and routes stopped using them.
-    const bool hold = clusters->removal_only &&
-                      (HasWork(ResourceType::kListener, snapshot) ||
-                       HasWork(ResourceType::kRoute, snapshot));
+    const bool hold =
+        clusters->removal_only && (HasWork(ResourceType::kListener, snapshot) ||
+                                   HasWork(ResourceType::kRoute, snapshot));
     if (!hold) {
       Commit(std::move(*clusters), &out);
     }

@@ -74,9 +74,7 @@ class SotwState {
   // clusters), EDS, LDS, RDS, and a CDS that only removes clusters last.
   std::vector<PendingResponse> Poll(const ViewSnapshot& snapshot);
 
-  const TypeState& Of(ResourceType type) const {
-    return types_[Index(type)];
-  }
+  const TypeState& Of(ResourceType type) const { return types_[Index(type)]; }
 
  private:
   struct Candidate {

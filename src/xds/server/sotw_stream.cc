@@ -85,8 +85,8 @@ void SotwStream::HandleRequest(const grpc::ByteBuffer& bytes) {
   const SotwState::RequestOutcome outcome = state_.OnRequest(request);
   if (!outcome.error.empty()) {
     spdlog::warn("xds: client {}: {}", node_.id(), outcome.error);
-    FinishWith(lock, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  outcome.error));
+    FinishWith(lock,
+               grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, outcome.error));
     return;
   }
   if (!outcome.type) {
@@ -171,8 +171,8 @@ void SotwStream::OnWriteDone(bool ok) {
   writing_ = false;
   write_queue_.pop_front();
   if (!ok) {
-    FinishWith(lock, grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                  "write failed"));
+    FinishWith(lock,
+               grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
     return;
   }
   Pump(lock);

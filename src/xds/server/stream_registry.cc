@@ -21,7 +21,7 @@ void StreamRegistry::Unregister(const SotwStream* stream) {
   streams_.erase(stream);
 }
 
-void StreamRegistry::Publish(SnapshotSetPtr snapshots) {
+void StreamRegistry::Publish(const SnapshotSetPtr& snapshots) {
   std::vector<std::shared_ptr<SotwStream>> streams;
   {
     std::lock_guard lock(mu_);

@@ -22,7 +22,7 @@ class StreamRegistry {
   SnapshotSetPtr Register(const std::shared_ptr<SotwStream>& stream);
   void Unregister(const SotwStream* stream);
 
-  void Publish(SnapshotSetPtr snapshots);
+  void Publish(const SnapshotSetPtr& snapshots);
   SnapshotSetPtr Current() const;
   size_t size() const;
   nlohmann::json ClientsJson() const;
