@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Style and static checks: clang-format (Google) and clang-tidy (.clang-tidy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${ATTACHE_BUILD_DIR:-build}"
+mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'e2e/peers/*.cc')
+clang-format --dry-run --Werror "${sources[@]}"
+mapfile -t units < <(git ls-files 'src/*.cc')
+clang-tidy -p "$BUILD" --quiet "${units[@]}"
+echo "lint: clean"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds and runs the unit tests under ASan+UBSan and under TSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for sanitizer in address,undefined thread; do
+  dir="build-${sanitizer%%,*}"
+  if [[ ! -f "$dir/build.ninja" ]]; then
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DATTACHE_SANITIZE="$sanitizer" >/dev/null
+  fi
+  ninja -C "$dir" attache_tests
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TSAN_OPTIONS=halt_on_error=1 \
+    "$dir/attache_tests" --gtest_brief=1
+done
