@@ -34,6 +34,10 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
                          + (f" (last error: {last_error!r})" if last_error else ""))
 
 
+class ProcessExited(Exception):
+    """Raised by a poll whose process died: waiting longer cannot help."""
+
+
 class Attache:
     """One attache process serving a host file, with helpers to edit it."""
 
@@ -84,7 +88,7 @@ class Attache:
 
     def _read_ports(self):
         if self.proc.poll() is not None:
-            raise RuntimeError(f"attache exited with {self.proc.returncode}:\n{self.log()}")
+            raise ProcessExited(f"attache exited with {self.proc.returncode}:\n{self.log()}")
         if not self.ports_path.exists():
             return None
         return json.loads(self.ports_path.read_text())

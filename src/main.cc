@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
       "attache: a multi-cluster Envoy control plane (xDS v3 for Envoy and "
       "proxyless gRPC)"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level may follow the subcommand too
   std::string log_level = "info";
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error or off")
