@@ -290,6 +290,43 @@ TEST(SotwState, TypeUrlRules) {
   EXPECT_FALSE(eds_only.OnRequest(Request(kCds)).error.empty());
 }
 
+TEST(SotwState, LargeEdsAnswersAreSplitUnderFourMebibytes) {
+  CatalogSnapshot catalog;
+  catalog.generation = 1;
+  std::vector<std::string> names;
+  for (int s = 0; s < 3; ++s) {
+    Service service;
+    for (uint32_t i = 0; i < 60'000; ++i) {
+      Endpoint endpoint;
+      endpoint.address = "10." + std::to_string(s) + "." +
+                         std::to_string(i / 256) + "." +
+                         std::to_string(i % 256);
+      endpoint.port = 8080;
+      service.endpoints.push_back(endpoint);
+    }
+    names.push_back("big" + std::to_string(s));
+    catalog.services[names.back()] = service;
+  }
+  const auto view = BuildSnapshotSet(catalog, TranslateOptions{}, nullptr)
+                        ->For(Flavor::kEnvoy);
+  SotwState state;
+  state.OnRequest(Request(kEds, names));
+  std::set<std::string> received;
+  for (int round = 0; round < 5 && received.size() < names.size(); ++round) {
+    auto out = state.Poll(*view);
+    ASSERT_EQ(out.size(), 1U);
+    size_t bytes = 0;
+    for (const auto& resource : out[0].resources) {
+      bytes += resource->response_field.size();
+      received.insert(resource->name);
+    }
+    EXPECT_LE(bytes, kMaxResponseBytes);
+    state.OnRequest(Ack(out[0], names));
+  }
+  EXPECT_EQ(received.size(), names.size());
+  EXPECT_TRUE(state.Poll(*view).empty());
+}
+
 TEST(SotwState, NoncesAreUniqueAcrossTypes) {
   SotwState state;
   for (ResourceType type : {kCds, kEds, kLds, kRds}) {

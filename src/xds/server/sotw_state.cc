@@ -154,10 +154,17 @@ std::optional<SotwState::Candidate> SotwState::Compute(
     candidate.resources = std::move(subscribed);
     return candidate;
   }
+  // gRPC clients refuse responses over 4 MiB. EDS and RDS may be split: what
+  // does not fit stays unsent and goes in the next response, after the ACK.
+  size_t bytes = 0;
   for (ResourcePtr& resource : subscribed) {
     auto it = state.sent.find(resource->name);
     if (state.force_response || it == state.sent.end() ||
         it->second != resource->version) {
+      bytes += resource->response_field.size();
+      if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
+        break;
+      }
       candidate.resources.push_back(std::move(resource));
     }
   }

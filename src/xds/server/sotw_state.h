@@ -13,6 +13,10 @@
 
 namespace attache {
 
+// Responses that may be split are kept under gRPC's default 4 MiB limit,
+// with room for the envelope.
+inline constexpr size_t kMaxResponseBytes = (4U << 20U) - (64U << 10U);
+
 struct NackRecord {
   std::string version_info;  // the last version the client accepted
   std::string nonce;
