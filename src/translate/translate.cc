@@ -88,15 +88,11 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
   assignment.set_cluster_name(cluster_name);
   for (const auto& [locality, endpoints] : by_locality) {
     auto* group = assignment.add_endpoints();
-    if (!locality.region.empty()) {
-      group->mutable_locality()->set_region(locality.region);
-    }
-    if (!locality.zone.empty()) {
-      group->mutable_locality()->set_zone(locality.zone);
-    }
-    if (!locality.sub_zone.empty()) {
-      group->mutable_locality()->set_sub_zone(locality.sub_zone);
-    }
+    // Always present, even when empty: gRPC clients reject a missing one.
+    auto* where = group->mutable_locality();
+    where->set_region(locality.region);
+    where->set_zone(locality.zone);
+    where->set_sub_zone(locality.sub_zone);
     // gRPC clients drop localities without a positive weight.
     uint64_t total_weight = 0;
     for (const auto& [key, endpoint] : endpoints) {

