@@ -1,5 +1,7 @@
 """The command line: validate, dump, version and help."""
 import json
+import os
+import pathlib
 import queue
 import subprocess
 
@@ -16,7 +18,10 @@ from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2)
 
-from conftest import ATTACHE_BIN, endpoints
+from peers.util import endpoints
+
+ATTACHE_BIN = os.environ.get(
+    "ATTACHE_BIN", str(pathlib.Path(__file__).resolve().parents[2] / "build" / "attache"))
 
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"

@@ -375,3 +375,34 @@ def test_attache_restart_changes_nothing_envoy_holds(attache_factory, envoy_fact
     assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     assert not failures(results, {backend.name}), failures(results, {backend.name})[:10]
     assert_no_nack(envoy, attache, require_attache_view=True)
+
+
+def test_changed_cluster_warms_at_once_and_keeps_serving(attache_factory, backend_factory,
+                                                         envoy_factory, request_loops):
+    """Checklist 23: after a CDS change to an EDS cluster Envoy warms the new
+    cluster and waits for its ClusterLoadAssignment; attache sends it even
+    though the endpoints did not change. Without that, the cluster would stay
+    warming until Envoy's 15 s initial_fetch_timeout and then come up empty."""
+    backend = backend_factory("a")
+    services = {"echo": {"endpoints": endpoints(backend.port)}}
+    attache = attache_factory(services)
+    envoy = envoy_factory(attache)
+    wait_for_traffic_to(envoy, backend)
+    modified = envoy.stat("cluster_manager.cluster_modified")
+    loop = request_loops(envoy)
+
+    services["echo"]["lb_policy"] = "LEAST_REQUEST"
+    started = time.monotonic()
+    attache.write_hosts(services)
+    wait_until(lambda: envoy.dynamic_clusters()["echo"]["cluster"].get("lb_policy")
+               == "LEAST_REQUEST", timeout=10, what="envoy to take the new cluster")
+    warmed_after = time.monotonic() - started
+    assert envoy.stat("cluster_manager.cluster_modified") == modified + 1
+    assert envoy.stat("cluster_manager.warming_clusters") == 0
+    # Well inside the 15 s initial fetch timeout: the assignment was pushed.
+    assert warmed_after < 5, f"cluster took {warmed_after:.1f}s to warm"
+    assert envoy.endpoint_addresses("echo") == [address(backend)]
+    loop.wait_for(lambda results: len(results) > 20, what="requests after the change")
+    results = loop.stop()
+    assert not failures(results, {backend.name}), failures(results, {backend.name})[:5]
+    assert_no_nack(envoy, attache)
