@@ -266,6 +266,52 @@ TEST(SotwState, RoutesWaitForClusterAckAndClusterRemovalGoesLast) {
   EXPECT_EQ(Names(last[0]), (std::vector<std::string>{"a"}));
 }
 
+TEST(SotwState, ClusterReplacedByAnotherStaysUntilRoutesMoved) {
+  SotwState state;
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (ResourceType type : {kLds, kRds, kCds}) {
+    state.OnRequest(Request(type, names));
+  }
+  auto cds = state.Poll(*View({{"a"}, {"b"}}));
+  state.OnRequest(Ack(cds[0], names));
+  for (const auto& response : state.Poll(*View({{"a"}, {"b"}}))) {
+    state.OnRequest(Ack(response, names));
+  }
+  // One edit removes "b" and adds "c": clusters first, keeping "b".
+  auto first = state.Poll(*View({{"a"}, {"c"}}, 2));
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_EQ(first[0].type, kCds);
+  EXPECT_EQ(Names(first[0]), (std::vector<std::string>{"a", "b", "c"}));
+  state.OnRequest(Ack(first[0], names));
+  auto routes = state.Poll(*View({{"a"}, {"c"}}, 2));
+  ASSERT_EQ(routes.size(), 2U);
+  EXPECT_EQ(routes[0].type, kLds);
+  EXPECT_EQ(routes[1].type, kRds);
+  for (const auto& response : routes) {
+    state.OnRequest(Ack(response, names));
+  }
+  auto last = state.Poll(*View({{"a"}, {"c"}}, 2));
+  ASSERT_EQ(last.size(), 1U);
+  EXPECT_EQ(last[0].type, kCds);
+  EXPECT_EQ(Names(last[0]), (std::vector<std::string>{"a", "c"}));
+}
+
+TEST(SotwState, RoutesWaitForAClusterSetTheClientAccepted) {
+  SotwState state;
+  for (ResourceType type : {kLds, kRds, kCds}) {
+    state.OnRequest(Request(type, {"a"}));
+  }
+  auto cds = state.Poll(*View({{"a"}}));
+  state.OnRequest(Nack(cds[0], {"a"}));
+  EXPECT_TRUE(state.Poll(*View({{"a"}})).empty());
+  // A CDS the client accepts releases the routes.
+  auto fixed = state.Poll(*View({{"a", 80, LbPolicy::kRingHash}}, 2));
+  ASSERT_EQ(fixed.size(), 1U);
+  EXPECT_EQ(fixed[0].type, kCds);
+  state.OnRequest(Ack(fixed[0], {"a"}));
+  EXPECT_EQ(state.Poll(*View({{"a", 80, LbPolicy::kRingHash}}, 2)).size(), 2U);
+}
+
 TEST(SotwState, FirstRequestWithForeignVersionAndNonceIsInitial) {
   SotwState state;
   DiscoveryRequest request = Request(kCds, {}, "nonce-from-another-server");

@@ -1,8 +1,23 @@
 #include "xds/server/sotw_state.h"
 
+#include <algorithm>
+
 #include "util/content_hash.h"
 
 namespace attache {
+namespace {
+
+std::string VersionOf(
+    const std::map<std::string, std::string, std::less<>>& resources) {
+  ContentHasher version;
+  for (const auto& [name, resource_version] : resources) {
+    version.Add(name);
+    version.Add(resource_version);
+  }
+  return HashHex(version.Finish());
+}
+
+}  // namespace
 
 std::string_view RequestKindName(SotwState::RequestKind kind) {
   switch (kind) {
@@ -94,6 +109,7 @@ SotwState::RequestOutcome SotwState::OnRequest(
     return outcome;
   }
   state.inflight_nonce.clear();
+  state.rejected = request.has_error_detail();
   if (request.has_error_detail()) {
     ++state.nacks;
     state.last_nack =
@@ -129,13 +145,10 @@ std::optional<SotwState::Candidate> SotwState::Compute(
       }
     }
   }
-  ContentHasher version;
   for (const ResourcePtr& resource : subscribed) {
-    version.Add(resource->name);
-    version.Add(resource->version);
     candidate.desired.emplace(resource->name, resource->version);
   }
-  candidate.version_info = HashHex(version.Finish());
+  candidate.version_info = VersionOf(candidate.desired);
 
   if (IsFullState(type)) {
     const bool changed = candidate.desired != state.sent;
@@ -201,6 +214,7 @@ void SotwState::Commit(Candidate candidate, std::vector<PendingResponse>* out) {
       }
     }
     state.sent = std::move(candidate.desired);
+    state.last_resources = candidate.resources;
   } else {
     for (const ResourcePtr& resource : candidate.resources) {
       state.sent[resource->name] = resource->version;
@@ -211,22 +225,45 @@ void SotwState::Commit(Candidate candidate, std::vector<PendingResponse>* out) {
                                  std::move(candidate.resources)});
 }
 
+void SotwState::KeepRemovedClusters(Candidate* candidate) const {
+  bool kept = false;
+  for (const ResourcePtr& resource :
+       Of(ResourceType::kCluster).last_resources) {
+    if (candidate->desired.emplace(resource->name, resource->version).second) {
+      candidate->resources.push_back(resource);
+      kept = true;
+    }
+  }
+  if (kept) {
+    std::sort(candidate->resources.begin(), candidate->resources.end(),
+              [](const ResourcePtr& a, const ResourcePtr& b) {
+                return a->name < b->name;
+              });
+    candidate->version_info = VersionOf(candidate->desired);
+  }
+}
+
 std::vector<PendingResponse> SotwState::Poll(const ViewSnapshot& snapshot) {
   std::vector<PendingResponse> out;
   if (auto clusters = Compute(ResourceType::kCluster, snapshot)) {
-    // Removing clusters waits until listeners and routes stopped using them.
-    const bool hold =
-        clusters->removal_only && (HasWork(ResourceType::kListener, snapshot) ||
-                                   HasWork(ResourceType::kRoute, snapshot));
-    if (!hold) {
+    // Make before break: a cluster goes away only after listeners and routes
+    // stopped using it. Until then a response that adds clusters keeps it.
+    const bool routes_busy = HasWork(ResourceType::kListener, snapshot) ||
+                             HasWork(ResourceType::kRoute, snapshot);
+    if (!routes_busy) {
+      Commit(std::move(*clusters), &out);
+    } else if (!clusters->removal_only) {
+      KeepRemovedClusters(&*clusters);
       Commit(std::move(*clusters), &out);
     }
   }
   if (auto endpoints = Compute(ResourceType::kEndpoint, snapshot)) {
     Commit(std::move(*endpoints), &out);
   }
-  // Routes may point at clusters the client does not have until it ACKs CDS.
-  if (Of(ResourceType::kCluster).inflight_nonce.empty()) {
+  // Routes may point at clusters the client does not have until it ACKs
+  // CDS; after a NACK they wait for a CDS the client accepts.
+  const TypeState& clusters = Of(ResourceType::kCluster);
+  if (clusters.inflight_nonce.empty() && !clusters.rejected) {
     for (ResourceType type : {ResourceType::kListener, ResourceType::kRoute}) {
       if (auto candidate = Compute(type, snapshot)) {
         Commit(std::move(*candidate), &out);

@@ -34,6 +34,9 @@ struct TypeState {
   // What the client was last sent: for LDS/CDS the whole last response, for
   // EDS/RDS everything it holds. name -> resource version.
   std::map<std::string, std::string, std::less<>> sent;
+  // LDS/CDS: the resources of the last response, to keep a cluster that is
+  // going away in the response until routes stop pointing at it.
+  std::vector<ResourcePtr> last_resources;
   bool force_response = false;        // answer the initial request regardless
   bool subscription_changed = false;  // LDS/CDS answer a changed name list
 
@@ -41,6 +44,7 @@ struct TypeState {
   std::string last_nonce;
   std::string last_version_info;
   std::string acked_version;
+  bool rejected = false;  // the last response was NACKed
   uint64_t responses = 0;
   uint64_t acks = 0;
   uint64_t nacks = 0;
@@ -92,6 +96,8 @@ class SotwState {
   std::optional<Candidate> Compute(ResourceType type,
                                    const ViewSnapshot& snapshot) const;
   bool HasWork(ResourceType type, const ViewSnapshot& snapshot) const;
+  // Adds the clusters of the last CDS response that `candidate` drops.
+  void KeepRemovedClusters(Candidate* candidate) const;
   void Commit(Candidate candidate, std::vector<PendingResponse>* out);
   TypeState& Mutable(ResourceType type) { return types_[Index(type)]; }
 
