@@ -7,8 +7,8 @@
 // MAX_SECONDS, default 120), INTERVAL_MS apart (default 10). Each call sends a
 // few raw bytes (no .proto) and prints one line: the reply (the answering
 // server's name) or "ERROR <code> <message>".
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <chrono>
@@ -49,7 +49,8 @@ std::string one_line(std::string text) {
 // One unary call with raw bytes, through a completion queue.
 std::string call_once(grpc::GenericStub& stub, grpc::CompletionQueue& cq) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
   const std::string payload = "hello";
   grpc::Slice slice(payload);
   grpc::ByteBuffer request(&slice, 1);
@@ -66,8 +67,8 @@ std::string call_once(grpc::GenericStub& stub, grpc::CompletionQueue& cq) {
     return "ERROR INTERNAL completion queue failed";
   }
   if (!status.ok()) {
-    return "ERROR " + std::to_string(static_cast<int>(status.error_code())) + " " +
-           one_line(status.error_message());
+    return "ERROR " + std::to_string(static_cast<int>(status.error_code())) +
+           " " + one_line(status.error_message());
   }
   return to_string(response);
 }
@@ -76,7 +77,8 @@ std::string call_once(grpc::GenericStub& stub, grpc::CompletionQueue& cq) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: " << argv[0] << " TARGET COUNT [INTERVAL_MS] [MAX_SECONDS]\n";
+    std::cerr << "usage: " << argv[0]
+              << " TARGET COUNT [INTERVAL_MS] [MAX_SECONDS]\n";
     return 2;
   }
   const std::string target = argv[1];
@@ -86,14 +88,17 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
 
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
   for (long done = 0; !g_stop.load() && (count == 0 || done < count) &&
                       std::chrono::steady_clock::now() < deadline;
        ++done) {
-    std::cout << call_once(stub, cq) << std::endl;  // endl flushes: one line per call
+    std::cout << call_once(stub, cq)
+              << std::endl;  // endl flushes: one line per call
     if (interval_ms > 0) {
       // Pacing between calls, not synchronisation.
       std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
