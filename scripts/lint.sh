@@ -6,5 +6,13 @@ BUILD="${ATTACHE_BUILD_DIR:-build}"
 mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'e2e/peers/*.cc')
 clang-format --dry-run --Werror "${sources[@]}"
 mapfile -t units < <(git ls-files 'src/*.cc')
-clang-tidy -p "$BUILD" --quiet "${units[@]}"
+log=$(mktemp)
+status=0
+clang-tidy -p "$BUILD" --quiet "${units[@]}" >"$log" 2>&1 || status=$?
+grep -v "warnings generated" "$log" || true
+rm -f "$log"
+if ((status)); then
+  echo "lint: clang-tidy found problems"
+  exit "$status"
+fi
 echo "lint: clean"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything and runs every test: unit tests (ctest) and the
-# end-to-end suites against real Envoy and real gRPC clients (pytest).
+# end-to-end suites against real Envoy and real gRPC clients (pytest), plus
+# lint and the sanitizer builds (skip those two with ATTACHE_QUICK=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,6 +10,13 @@ VENV="${ATTACHE_CACHE:-$HOME/.cache/attache}/venv"
 
 echo "== unit tests"
 ctest --test-dir "$BUILD" --output-on-failure -j2
+
+if [[ -z "${ATTACHE_QUICK:-}" ]]; then
+  echo "== lint (clang-format, clang-tidy)"
+  bash scripts/lint.sh
+  echo "== unit tests under ASan+UBSan and TSan"
+  bash scripts/sanitize.sh
+fi
 
 echo "== end-to-end tests"
 export ATTACHE_BIN="$PWD/$BUILD/attache" ATTACHE_BUILD_DIR="$PWD/$BUILD"
