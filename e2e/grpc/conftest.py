@@ -2,25 +2,12 @@
 127.0.0.1 and xDS clients (Python grpcio and Debian's grpc++ 1.51), each client
 a process of its own with its own A27 bootstrap. attache_factory comes from
 e2e/conftest.py."""
-import pathlib
-import sys
 import uuid
 
 import pytest
 
-E2E = pathlib.Path(__file__).resolve().parents[1]
-if str(E2E) not in sys.path:
-    sys.path.insert(0, str(E2E))
-
-from peers.grpc_peers import GrpcEchoServer, XdsClient, write_bootstrap  # noqa: E402
-from peers.util import tail  # noqa: E402
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, "rep_" + report.when, report)
+from peers.grpc_peers import GrpcEchoServer, XdsClient, write_bootstrap
+from peers.util import tail
 
 
 @pytest.fixture

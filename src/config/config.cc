@@ -1,22 +1,15 @@
 #include "config/config.h"
 
-#include <arpa/inet.h>
-
 #include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "config/yaml_fields.h"
+#include "util/ip_address.h"
 
 namespace attache {
 namespace {
-
-bool IsIpLiteral(const std::string& host) {
-  unsigned char buffer[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), buffer) == 1;
-}
 
 ListenAddress ParseListen(const std::string& text, const YamlPath& where) {
   const auto colon = text.rfind(':');

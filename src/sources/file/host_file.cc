@@ -1,20 +1,13 @@
 #include "sources/file/host_file.h"
 
-#include <arpa/inet.h>
-
 #include <set>
 #include <utility>
 
 #include "config/yaml_fields.h"
+#include "util/ip_address.h"
 
 namespace attache {
 namespace {
-
-bool IsIpLiteral(const std::string& address) {
-  unsigned char buffer[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, address.c_str(), buffer) == 1 ||
-         inet_pton(AF_INET6, address.c_str(), buffer) == 1;
-}
 
 Endpoint ParseEndpoint(const YAML::Node& node, const YamlPath& where,
                        const std::string& origin) {
