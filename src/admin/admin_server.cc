@@ -20,6 +20,10 @@ AdminServer::AdminServer(Handlers handlers)
         res.set_content(ready ? "ready\n" : "not ready: sources not synced\n",
                         "text/plain");
       });
+  server_->Get("/debug/sources", [this](const httplib::Request&,
+                                        httplib::Response& res) {
+    res.set_content(handlers_.sources().dump(2) + "\n", "application/json");
+  });
   server_->Get("/debug/clients", [this](const httplib::Request&,
                                         httplib::Response& res) {
     res.set_content(handlers_.clients().dump(2) + "\n", "application/json");

@@ -21,6 +21,7 @@ class AdminServer {
   struct Handlers {
     std::function<bool()> ready;              // all sources synced once
     std::function<nlohmann::json()> clients;  // /debug/clients
+    std::function<nlohmann::json()> sources;  // /debug/sources
   };
 
   explicit AdminServer(Handlers handlers);

@@ -5,16 +5,41 @@
 
 #include <csignal>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
 #include "app/pipeline.h"
 #include "app/sources.h"
 #include "config/config_error.h"
+#include "util/time_format.h"
 #include "xds/server/xds_server.h"
 
 namespace attache {
 namespace {
+
+nlohmann::json SourcesJson(const Catalog& catalog) {
+  nlohmann::json sources = nlohmann::json::array();
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [name, status] : catalog.Sources()) {
+    nlohmann::json entry = {
+        {"name", name},
+        {"state", SourceStateName(status.state)},
+        {"synced_once", status.synced_once},
+        {"updates", status.updates},
+        {"errors", status.errors},
+        {"last_error", status.last_error},
+        {"expired", status.expired},
+        {"last_sync", status.synced_once ? FormatUtc(status.last_sync) : ""},
+    };
+    if (status.state == SourceStatus::State::kStale) {
+      entry["stale_seconds"] =
+          std::chrono::duration<double>(now - status.stale_since).count();
+    }
+    sources.push_back(std::move(entry));
+  }
+  return sources;
+}
 
 void WritePortsFile(const std::filesystem::path& file, int xds, int admin) {
   const auto tmp = file.string() + ".tmp";
@@ -52,9 +77,15 @@ int Serve(const Config& config, const ServeOptions& options) {
   }
 
   const int xds_port = xds.Start(config.xds_listen.ToString());
+  const bool require_synced = config.ready_requires_all_synced;
   AdminServer admin(AdminServer::Handlers{
-      .ready = [&catalog] { return catalog.AllSynced(); },
+      .ready =
+          [&catalog, require_synced] {
+            return require_synced ? catalog.AllSynced()
+                                  : catalog.AllAttempted();
+          },
       .clients = [&xds] { return xds.registry().ClientsJson(); },
+      .sources = [&catalog] { return SourcesJson(catalog); },
   });
   const int admin_port = admin.Start(config.admin_listen);
   spdlog::info("attache {} serving xDS on {}:{}, admin on http://{}:{}",
@@ -64,8 +95,17 @@ int Serve(const Config& config, const ServeOptions& options) {
     WritePortsFile(options.ports_file, xds_port, admin_port);
   }
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  std::map<std::string, std::chrono::milliseconds> max_staleness;
+  for (const SourceConfig& source : config.sources) {
+    max_staleness[source.name] = source.max_staleness;
+  }
+  int signal_number = -1;
+  const timespec tick{1, 0};
+  while (signal_number < 0) {
+    // Wakes every second to withdraw endpoints stale past their limit.
+    signal_number = sigtimedwait(&signals, nullptr, &tick);
+    catalog.ExpireStale(max_staleness);
+  }
   spdlog::info("received {}, shutting down",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& source : sources) {

@@ -1,6 +1,8 @@
 #include "app/sources.h"
 
 #include "sources/file/file_source.h"
+#include "sources/kubernetes/kubernetes_source.h"
+#include "sources/registry/registry_source.h"
 
 namespace attache {
 
@@ -16,8 +18,18 @@ std::vector<std::unique_ptr<Source>> MakeSources(const Config& config,
                                                  Catalog* catalog) {
   std::vector<std::unique_ptr<Source>> sources;
   for (const SourceConfig& source : config.sources) {
-    // Config validation admits only known types.
-    sources.push_back(std::make_unique<FileSource>(source, catalog));
+    if (const auto* file = std::get_if<FileSourceConfig>(&source.spec)) {
+      sources.push_back(
+          std::make_unique<FileSource>(source.name, *file, catalog));
+    } else if (const auto* kube =
+                   std::get_if<KubernetesSourceConfig>(&source.spec)) {
+      sources.push_back(
+          std::make_unique<KubernetesSource>(source.name, *kube, catalog));
+    } else if (const auto* registry =
+                   std::get_if<RegistrySourceConfig>(&source.spec)) {
+      sources.push_back(
+          std::make_unique<RegistrySource>(source.name, *registry, catalog));
+    }
   }
   return sources;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,6 +19,21 @@ struct CatalogSnapshot {
   ServiceMap services;
 };
 
+// What the catalog knows about one source, for readiness and debug views.
+struct SourceStatus {
+  enum class State { kStarting, kSynced, kStale };
+  State state = State::kStarting;
+  bool attempted = false;    // synced or failed at least once
+  bool synced_once = false;  // has ever delivered a state
+  std::string last_error;
+  std::chrono::system_clock::time_point last_sync{};
+  std::chrono::steady_clock::time_point stale_since{};
+  uint64_t updates = 0;
+  uint64_t errors = 0;
+  bool expired = false;  // stale past max_staleness: endpoints withdrawn
+};
+std::string_view SourceStateName(SourceStatus::State state);
+
 // Merges what every source reports into one ServiceMap. Sources replace their
 // whole contribution at once, so a source's last good state stays until it
 // reports a new one.
@@ -31,9 +47,20 @@ class Catalog {
   // when the merged result changed.
   void Update(const std::string& source, ServiceMap services);
 
+  // The source cannot reach its origin: its last good state keeps serving,
+  // marked stale, until it reports again (or max staleness expires it).
+  void ReportError(const std::string& source, const std::string& message);
+  // Withdraws the endpoints of sources stale for longer than their limit
+  // (zero: no limit). Called periodically.
+  void ExpireStale(
+      const std::map<std::string, std::chrono::milliseconds>& max_staleness);
+
   std::shared_ptr<const CatalogSnapshot> Current() const;
   // True once every source has reported at least once.
   bool AllSynced() const;
+  // True once every source synced or failed its first attempt.
+  bool AllAttempted() const;
+  std::map<std::string, SourceStatus> Sources() const;
   void SetChangeListener(ChangeListener listener);
 
   // Merges per-source maps (ordered by source name): a service's endpoints
@@ -42,9 +69,13 @@ class Catalog {
   static ServiceMap Merge(const std::map<std::string, ServiceMap>& by_source);
 
  private:
+  // Re-merges after by_source_ changed; returns the listener to call (outside
+  // the lock) when the result differs.
+  ChangeListener RebuildLocked();
+
   mutable std::mutex mu_;
   std::map<std::string, ServiceMap> by_source_;
-  std::map<std::string, bool> synced_;
+  std::map<std::string, SourceStatus> status_;
   std::shared_ptr<const CatalogSnapshot> current_;
   ChangeListener listener_;
 };

@@ -34,6 +34,9 @@ struct Endpoint {
   Locality locality;
   uint32_t weight = 1;
   Health health = Health::kHealthy;
+  bool canary = false;  // served as envoy.lb metadata canary: true
+  // Served as filter metadata "attache" (for example the Kubernetes node).
+  std::map<std::string, std::string, std::less<>> metadata;
   std::string origin;  // name of the source that reported it
 
   bool operator==(const Endpoint&) const = default;

@@ -62,9 +62,115 @@ void ParseTemplate(const std::string& text, const YamlPath& where) {
   }
 }
 
+std::vector<std::string> StringList(const YAML::Node& map, std::string_view key,
+                                    const YamlPath& where) {
+  std::vector<std::string> out;
+  const YAML::Node list = map[std::string(key)];
+  if (!list || list.IsNull()) {
+    return out;
+  }
+  ExpectSequence(list, where.Key(key));
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].IsScalar() || list[i].Scalar().empty()) {
+      where.Key(key).Index(i).Fail("must be a non-empty string");
+    }
+    out.push_back(list[i].Scalar());
+  }
+  return out;
+}
+
+using std::chrono::milliseconds;
+
+FileSourceConfig ParseFileSource(const YAML::Node& node, const YamlPath& where,
+                                 const std::filesystem::path& base) {
+  ExpectMap(node, where, {"name", "type", "max_staleness", "path"});
+  FileSourceConfig file;
+  file.path = RequiredString(node, "path", where);
+  if (file.path.is_relative()) {
+    file.path = base / file.path;
+  }
+  return file;
+}
+
+KubernetesSourceConfig ParseKubernetesSource(
+    const YAML::Node& node, const YamlPath& where,
+    const std::filesystem::path& base) {
+  ExpectMap(node, where,
+            {"name", "type", "max_staleness", "kubeconfig", "context",
+             "namespaces", "label_selector", "locality", "not_ready",
+             "request_timeout", "watch_timeout"});
+  KubernetesSourceConfig kube;
+  if (auto path = OptionalString(node, "kubeconfig", where)) {
+    kube.kubeconfig = *path;
+    if (kube.kubeconfig.is_relative()) {
+      kube.kubeconfig = base / kube.kubeconfig;
+    }
+  }
+  kube.context = OptionalString(node, "context", where).value_or("");
+  kube.namespaces = StringList(node, "namespaces", where);
+  kube.label_selector =
+      OptionalString(node, "label_selector", where).value_or("");
+  if (const YAML::Node locality = node["locality"]) {
+    const YamlPath at = where.Key("locality");
+    ExpectMap(locality, at, {"region", "zone", "sub_zone"});
+    kube.locality.region = OptionalString(locality, "region", at).value_or("");
+    kube.locality.zone = OptionalString(locality, "zone", at).value_or("");
+    kube.locality.sub_zone =
+        OptionalString(locality, "sub_zone", at).value_or("");
+  }
+  if (auto not_ready = OptionalString(node, "not_ready", where)) {
+    if (*not_ready != "skip" && *not_ready != "unhealthy") {
+      where.Key("not_ready")
+          .Fail("must be skip or unhealthy, got \"" + *not_ready + "\"");
+    }
+    kube.not_ready_unhealthy = *not_ready == "unhealthy";
+  }
+  kube.request_timeout =
+      OptionalDuration(node, "request_timeout", where, milliseconds(100),
+                       milliseconds(600'000))
+          .value_or(kube.request_timeout);
+  kube.watch_timeout =
+      OptionalDuration(node, "watch_timeout", where, milliseconds(1'000),
+                       milliseconds(3'600'000))
+          .value_or(kube.watch_timeout);
+  return kube;
+}
+
+RegistrySourceConfig ParseRegistrySource(const YAML::Node& node,
+                                         const YamlPath& where) {
+  ExpectMap(node, where,
+            {"name", "type", "max_staleness", "url", "services", "interval",
+             "timeout", "confirm_empty"});
+  RegistrySourceConfig registry;
+  registry.url = RequiredString(node, "url", where);
+  if (registry.url.rfind("http://", 0) != 0 &&
+      registry.url.rfind("https://", 0) != 0) {
+    where.Key("url").Fail("must start with http:// or https://, got \"" +
+                          registry.url + "\"");
+  }
+  while (!registry.url.empty() && registry.url.back() == '/') {
+    registry.url.pop_back();
+  }
+  registry.services = StringList(node, "services", where);
+  if (registry.services.empty()) {
+    where.Key("services").Fail("must list at least one service");
+  }
+  registry.interval =
+      OptionalDuration(node, "interval", where, milliseconds(100),
+                       milliseconds(3'600'000))
+          .value_or(registry.interval);
+  registry.timeout = OptionalDuration(node, "timeout", where, milliseconds(10),
+                                      milliseconds(600'000))
+                         .value_or(registry.timeout);
+  registry.confirm_empty =
+      static_cast<uint32_t>(OptionalUint(node, "confirm_empty", where, 1, 1000)
+                                .value_or(registry.confirm_empty));
+  return registry;
+}
+
 SourceConfig ParseSource(const YAML::Node& node, const YamlPath& where,
                          const std::filesystem::path& base) {
-  ExpectMap(node, where, {"name", "type", "path"});
+  ExpectMapAnyKeys(node, where);
   SourceConfig source;
   source.name = RequiredString(node, "name", where);
   if (!IsSourceName(source.name)) {
@@ -72,13 +178,19 @@ SourceConfig ParseSource(const YAML::Node& node, const YamlPath& where,
                            "\"");
   }
   source.type = RequiredString(node, "type", where);
-  if (source.type != "file") {
+  source.max_staleness =
+      OptionalDuration(node, "max_staleness", where, milliseconds(0),
+                       milliseconds(int64_t{30} * 24 * 3'600'000))
+          .value_or(source.max_staleness);
+  if (source.type == "file") {
+    source.spec = ParseFileSource(node, where, base);
+  } else if (source.type == "kubernetes") {
+    source.spec = ParseKubernetesSource(node, where, base);
+  } else if (source.type == "registry") {
+    source.spec = ParseRegistrySource(node, where);
+  } else {
     where.Key("type").Fail("unknown source type \"" + source.type +
-                           "\" (known types: file)");
-  }
-  source.path = RequiredString(node, "path", where);
-  if (source.path.is_relative()) {
-    source.path = base / source.path;
+                           "\" (known types: file, kubernetes, registry)");
   }
   return source;
 }
@@ -136,7 +248,14 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
   using std::chrono::milliseconds;
   if (const YAML::Node catalog = doc["catalog"]) {
     const YamlPath where = root.Key("catalog");
-    ExpectMap(catalog, where, {"debounce", "max_delay"});
+    ExpectMap(catalog, where, {"debounce", "max_delay", "ready_when"});
+    if (auto ready = OptionalString(catalog, "ready_when", where)) {
+      if (*ready != "attempted" && *ready != "synced") {
+        where.Key("ready_when")
+            .Fail("must be attempted or synced, got \"" + *ready + "\"");
+      }
+      config.ready_requires_all_synced = *ready == "synced";
+    }
     config.debounce = OptionalDuration(catalog, "debounce", where,
                                        milliseconds(0), milliseconds(60'000))
                           .value_or(config.debounce);

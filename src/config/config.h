@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "catalog/model.h"
@@ -23,10 +24,39 @@ struct ServiceDefaults {
   LbPolicy lb_policy = LbPolicy::kRoundRobin;
 };
 
+struct FileSourceConfig {
+  std::filesystem::path path;
+};
+
+struct KubernetesSourceConfig {
+  std::filesystem::path kubeconfig;  // empty: the in-cluster service account
+  std::string context;               // empty: the kubeconfig's current context
+  std::vector<std::string> namespaces;  // empty: all namespaces
+  std::string label_selector;           // Services to serve; empty: all
+  Locality locality;  // for endpoints that carry no zone of their own
+  bool not_ready_unhealthy = false;  // serve not-ready endpoints as UNHEALTHY
+  std::chrono::milliseconds request_timeout{10'000};
+  std::chrono::milliseconds watch_timeout{300'000};  // server-side, per watch
+};
+
+struct RegistrySourceConfig {
+  std::string url;  // base URL; GET <url>/v1/registration/<service>
+  std::vector<std::string> services;
+  std::chrono::milliseconds interval{5'000};
+  std::chrono::milliseconds timeout{2'000};
+  // An empty host list for a service that had hosts is applied only after it
+  // was seen this many times in a row (a registry glitch must not empty it).
+  uint32_t confirm_empty = 2;
+};
+
 struct SourceConfig {
   std::string name;
-  std::string type;  // "file"
-  std::filesystem::path path;
+  std::string type;  // "file", "kubernetes" or "registry"
+  // How long a source that cannot reach its origin keeps serving its last
+  // good endpoints; zero means forever.
+  std::chrono::milliseconds max_staleness{0};
+  std::variant<FileSourceConfig, KubernetesSourceConfig, RegistrySourceConfig>
+      spec;
 };
 
 struct Config {
@@ -37,6 +67,9 @@ struct Config {
   std::chrono::milliseconds max_delay{500};
   ServiceDefaults defaults;
   std::string cluster_name_template = "{service}";
+  // Ready once every source synced or failed its first attempt; with
+  // require_all_synced, only once every source synced.
+  bool ready_requires_all_synced = false;
   std::vector<SourceConfig> sources;
 };
 

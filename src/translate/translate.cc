@@ -43,6 +43,22 @@ core_v3::HealthStatus ToProto(Health health) {
   return core_v3::UNKNOWN;
 }
 
+void SetMetadata(const Endpoint& endpoint, core_v3::Metadata* metadata) {
+  if (endpoint.canary) {
+    // The key Envoy's load balancers and stats know canaries by.
+    (*(*metadata->mutable_filter_metadata())["envoy.lb"]
+          .mutable_fields())["canary"]
+        .set_bool_value(true);
+  }
+  if (!endpoint.metadata.empty()) {
+    auto& fields =
+        *(*metadata->mutable_filter_metadata())["attache"].mutable_fields();
+    for (const auto& [key, value] : endpoint.metadata) {
+      fields[key].set_string_value(value);
+    }
+  }
+}
+
 }  // namespace
 
 std::string ClusterName(const std::string& name_template,
@@ -103,6 +119,9 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
       socket->set_address(endpoint->address);
       socket->set_port_value(endpoint->port);
       lb_endpoint->set_health_status(ToProto(endpoint->health));
+      if (endpoint->canary || !endpoint->metadata.empty()) {
+        SetMetadata(*endpoint, lb_endpoint->mutable_metadata());
+      }
       lb_endpoint->mutable_load_balancing_weight()->set_value(endpoint->weight);
       total_weight += endpoint->weight;
     }

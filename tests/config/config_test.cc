@@ -31,7 +31,8 @@ TEST(Config, MinimalConfigGetsDefaults) {
   EXPECT_EQ(config.cluster_name_template, "{service}");
   ASSERT_EQ(config.sources.size(), 1U);
   // Relative host-file paths are relative to the config file's folder.
-  EXPECT_EQ(config.sources[0].path, "/etc/hosts.yaml");
+  EXPECT_EQ(std::get<FileSourceConfig>(config.sources[0].spec).path,
+            "/etc/hosts.yaml");
 }
 
 TEST(Config, FullConfig) {
@@ -50,7 +51,8 @@ sources: [{name: a, type: file, path: /abs/hosts.yaml}]
   EXPECT_EQ(config.defaults.connect_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(config.defaults.lb_policy, LbPolicy::kLeastRequest);
   EXPECT_EQ(config.cluster_name_template, "legacy-{service}");
-  EXPECT_EQ(config.sources[0].path, "/abs/hosts.yaml");
+  EXPECT_EQ(std::get<FileSourceConfig>(config.sources[0].spec).path,
+            "/abs/hosts.yaml");
 }
 
 TEST(Config, ErrorsNameFileKeyAndProblem) {
@@ -81,7 +83,7 @@ xds: {listen: "127.0.0.1:1"}
 sources: [{name: hosts, type: kafka, path: x}]
 )"),
             "/etc/attache.yaml: sources[0].type: unknown source type "
-            "\"kafka\" (known types: file)");
+            "\"kafka\" (known types: file, kubernetes, registry)");
   EXPECT_EQ(ErrorOf(R"(
 xds: {listen: "127.0.0.1:1"}
 defaults: {connect_timeout: 5 seconds}

@@ -24,40 +24,41 @@ std::string ErrnoMessage() {
 }
 }  // namespace
 
-FileSource::FileSource(SourceConfig config, Catalog* catalog)
-    : config_(std::move(config)), catalog_(catalog) {}
+FileSource::FileSource(std::string name, FileSourceConfig config,
+                       Catalog* catalog)
+    : name_(std::move(name)), path_(std::move(config.path)), catalog_(catalog) {}
 
 FileSource::~FileSource() { Stop(); }
 
 void FileSource::LoadInitial() {
-  const std::string text = ReadFileOrThrow(config_.path);
+  const std::string text = ReadFileOrThrow(path_);
   ServiceMap services =
-      ParseHostFile(config_.path.string(), text, config_.name);
+      ParseHostFile(path_.string(), text, name_);
   size_t endpoints = 0;
   for (const auto& [name, service] : services) {
     endpoints += service.endpoints.size();
   }
-  spdlog::info("source {}: loaded {} ({} services, {} endpoints)", config_.name,
-               config_.path.string(), services.size(), endpoints);
+  spdlog::info("source {}: loaded {} ({} services, {} endpoints)", name_,
+               path_.string(), services.size(), endpoints);
   last_text_ = text;
-  catalog_->Update(config_.name, std::move(services));
+  catalog_->Update(name_, std::move(services));
 }
 
 bool FileSource::Reload() {
   std::lock_guard lock(reload_mu_);
   std::string text;
   try {
-    text = ReadFileOrThrow(config_.path);
+    text = ReadFileOrThrow(path_);
     if (text == last_text_) {
       return true;
     }
     ServiceMap services =
-        ParseHostFile(config_.path.string(), text, config_.name);
+        ParseHostFile(path_.string(), text, name_);
     last_text_ = std::move(text);
     ++reloads_;
-    spdlog::info("source {}: reloaded {} ({} services)", config_.name,
-                 config_.path.string(), services.size());
-    catalog_->Update(config_.name, std::move(services));
+    spdlog::info("source {}: reloaded {} ({} services)", name_,
+                 path_.string(), services.size());
+    catalog_->Update(name_, std::move(services));
     return true;
   } catch (const ConfigError& error) {
     // Remember the rejected text so the same bad content is reported once.
@@ -68,7 +69,7 @@ bool FileSource::Reload() {
     spdlog::error(
         "source {}: rejected the new content, still serving the "
         "last good one: {}",
-        config_.name, error.what());
+        name_, error.what());
     return false;
   }
 }
@@ -79,9 +80,9 @@ void FileSource::Start() {
   if (inotify_fd_ < 0 || stop_fd_ < 0) {
     throw std::runtime_error(std::string("inotify: ") + ErrnoMessage());
   }
-  const std::string folder = config_.path.parent_path().empty()
+  const std::string folder = path_.parent_path().empty()
                                  ? std::string(".")
-                                 : config_.path.parent_path().string();
+                                 : path_.parent_path().string();
   if (inotify_add_watch(inotify_fd_, folder.c_str(),
                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
                             IN_MODIFY | IN_ATTRIB) < 0) {
@@ -101,7 +102,7 @@ void FileSource::Watch() {
       if (errno == EINTR) {
         continue;
       }
-      spdlog::error("source {}: poll failed: {}", config_.name, ErrnoMessage());
+      spdlog::error("source {}: poll failed: {}", name_, ErrnoMessage());
       return;
     }
     if (fds[1].revents != 0) {
@@ -123,7 +124,7 @@ void FileSource::Stop() {
   if (thread_.joinable()) {
     const uint64_t one = 1;
     if (write(stop_fd_, &one, sizeof one) < 0) {
-      spdlog::warn("source {}: cannot signal the watcher", config_.name);
+      spdlog::warn("source {}: cannot signal the watcher", name_);
     }
     thread_.join();
   }

@@ -17,10 +17,10 @@ namespace attache {
 // fails to parse is logged and ignored: the last good content keeps serving.
 class FileSource final : public Source {
  public:
-  FileSource(SourceConfig config, Catalog* catalog);
+  FileSource(std::string name, FileSourceConfig config, Catalog* catalog);
   ~FileSource() override;
 
-  const std::string& name() const override { return config_.name; }
+  const std::string& name() const override { return name_; }
   void LoadInitial() override;
   void Start() override;
   void Stop() override;
@@ -33,7 +33,8 @@ class FileSource final : public Source {
   bool Reload();
   void Watch();
 
-  const SourceConfig config_;
+  const std::string name_;
+  const std::filesystem::path path_;
   Catalog* const catalog_;
   std::mutex reload_mu_;  // the watcher and Start may both reload
   std::string last_text_;

@@ -3,25 +3,11 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <spdlog/spdlog.h>
 
-#include <ctime>
-
+#include "util/time_format.h"
 #include "xds/server/response_encoder.h"
 #include "xds/server/stream_registry.h"
 
 namespace attache {
-namespace {
-
-std::string FormatTime(std::chrono::system_clock::time_point when) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
-}  // namespace
-
 grpc::ServerGenericBidiReactor* SotwStream::Open(
     StreamRegistry* registry, grpc::GenericCallbackServerContext* context,
     std::optional<ResourceType> only_type) {
@@ -200,7 +186,7 @@ nlohmann::json SotwStream::DebugJson() const {
       {"user_agent", node_.user_agent_name()},
       {"flavor", FlavorName(flavor_)},
       {"peer", peer_},
-      {"connected_at", FormatTime(connected_at_)},
+      {"connected_at", FormatUtc(connected_at_)},
       {"locality",
        {{"region", node_.locality().region()},
         {"zone", node_.locality().zone()},
