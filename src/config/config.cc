@@ -97,7 +97,7 @@ KubernetesSourceConfig ParseKubernetesSource(
     const std::filesystem::path& base) {
   ExpectMap(node, where,
             {"name", "type", "max_staleness", "kubeconfig", "context",
-             "namespaces", "label_selector", "locality", "not_ready",
+             "namespaces", "label_selector", "export", "locality", "not_ready",
              "request_timeout", "watch_timeout"});
   KubernetesSourceConfig kube;
   if (auto path = OptionalString(node, "kubeconfig", where)) {
@@ -110,6 +110,13 @@ KubernetesSourceConfig ParseKubernetesSource(
   kube.namespaces = StringList(node, "namespaces", where);
   kube.label_selector =
       OptionalString(node, "label_selector", where).value_or("");
+  if (auto mode = OptionalString(node, "export", where)) {
+    if (*mode != "all" && *mode != "annotated") {
+      where.Key("export").Fail("must be all or annotated, got \"" + *mode +
+                               "\"");
+    }
+    kube.export_annotated_only = *mode == "annotated";
+  }
   if (const YAML::Node locality = node["locality"]) {
     const YamlPath at = where.Key("locality");
     ExpectMap(locality, at, {"region", "zone", "sub_zone"});

@@ -33,6 +33,7 @@ struct KubernetesSourceConfig {
   std::string context;               // empty: the kubeconfig's current context
   std::vector<std::string> namespaces;  // empty: all namespaces
   std::string label_selector;           // Services to serve; empty: all
+  bool export_annotated_only = false;   // export: annotated
   Locality locality;  // for endpoints that carry no zone of their own
   bool not_ready_unhealthy = false;  // serve not-ready endpoints as UNHEALTHY
   std::chrono::milliseconds request_timeout{10'000};

@@ -1,30 +1,56 @@
 #pragma once
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "sources/kubernetes/informer.h"
+#include "sources/kubernetes/kube_client.h"
 #include "sources/source.h"
 
 namespace attache {
 
-// Placeholder until the kubernetes source lands.
+// One Kubernetes cluster: Services and EndpointSlices in the configured
+// namespaces, watched with informers and turned into catalog services. When
+// the API server is unreachable the last good state keeps serving (marked
+// stale in the catalog); an unreachable server at start-up is not fatal.
 class KubernetesSource final : public Source {
  public:
   KubernetesSource(std::string name, KubernetesSourceConfig config,
-                   Catalog* catalog)
-      : name_(std::move(name)), config_(std::move(config)), catalog_(catalog) {}
+                   Catalog* catalog);
+  ~KubernetesSource() override;
+
   const std::string& name() const override { return name_; }
-  void LoadInitial() override {
-    catalog_->ReportError(name_, "kubernetes source not implemented yet");
-  }
-  void Start() override {}
-  void Stop() override {}
+  void LoadInitial() override;
+  void Start() override;
+  void Stop() override;
 
  private:
-  std::string name_;
-  KubernetesSourceConfig config_;
-  Catalog* catalog_;
+  using ServiceStore = Informer<KubeService>::Store;
+  using SliceStore = Informer<KubeEndpointSlice>::Store;
+
+  void OnServices(size_t index, const ServiceStore& store);
+  void OnSlices(size_t index, const SliceStore& store);
+  void OnFailure(const std::string& message);
+  // Rebuilds this cluster's services and hands them to the catalog, once
+  // both kinds have been listed.
+  void PublishLocked();
+
+  const std::string name_;
+  const KubernetesSourceConfig config_;
+  Catalog* const catalog_;
+  std::unique_ptr<KubeClient> client_;
+  std::vector<std::unique_ptr<Informer<KubeService>>> service_informers_;
+  std::vector<std::unique_ptr<Informer<KubeEndpointSlice>>> slice_informers_;
+  bool listed_ = false;
+
+  std::mutex mu_;
+  std::vector<std::optional<ServiceStore>> services_;
+  std::vector<std::optional<SliceStore>> slices_;
 };
 
 }  // namespace attache

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "catalog/model.h"
+#include "config/config.h"
+#include "sources/kubernetes/kube_objects.h"
+
+namespace attache {
+
+// Annotation on a Service: "false" keeps it out of the mesh; with
+// `export: annotated`, only Services with "true" are in.
+inline constexpr const char* kExportAnnotation = "attache.io/export";
+
+// Pure: Services and EndpointSlices of one cluster -> catalog services.
+// A Service with one port is "<name>.<namespace>"; with several, each port is
+// "<name>.<namespace>:<port name or number>". Endpoints: ready -> HEALTHY,
+// serving and terminating -> DRAINING, otherwise skipped (or UNHEALTHY with
+// not_ready: unhealthy). Zone from the endpoint, else the configured one;
+// sub_zone is the configured one, else the source name, so that each
+// cluster's endpoints form localities of their own.
+ServiceMap BuildServiceMap(const std::vector<const KubeService*>& services,
+                           const std::vector<const KubeEndpointSlice*>& slices,
+                           const KubernetesSourceConfig& config,
+                           const std::string& source_name);
+
+}  // namespace attache

@@ -1,0 +1,249 @@
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "sources/kubernetes/backoff.h"
+#include "sources/kubernetes/kube_client.h"
+#include "sources/kubernetes/kube_objects.h"
+
+namespace attache {
+
+// List and watch one kind of object at one API path, with informer
+// semantics: a paginated list, then a watch from its resourceVersion with
+// bookmarks; a 410 (expired resourceVersion) means a fresh list; failures
+// retry with backoff and jitter; a watch silent for too long is dropped and
+// resumed. The store is handed out whole after every change.
+template <typename Object>
+class Informer {
+ public:
+  using Store = std::map<std::string, Object>;
+  using ListDecoder = std::function<std::optional<KubeList<Object>>(
+      std::string_view, std::string*)>;
+  using EventDecoder = std::function<std::optional<KubeWatchEvent<Object>>(
+      std::string_view, std::string*)>;
+
+  struct Callbacks {
+    std::function<void(const Store&)> changed;       // after a list or event
+    std::function<void(const std::string&)> failed;  // worded for a log line
+  };
+
+  Informer(KubeClient* client, std::string path, std::string selector,
+           std::chrono::milliseconds watch_timeout, ListDecoder decode_list,
+           EventDecoder decode_event, Callbacks callbacks)
+      : client_(client),
+        path_(std::move(path)),
+        selector_(std::move(selector)),
+        watch_timeout_(watch_timeout),
+        decode_list_(std::move(decode_list)),
+        decode_event_(std::move(decode_event)),
+        callbacks_(std::move(callbacks)) {}
+
+  ~Informer() { Stop(); }
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // One list, synchronously. False (and `failed` called) when it fails.
+  bool List() {
+    Store store;
+    std::string continue_token;
+    std::string resource_version;
+    const auto started = std::chrono::steady_clock::now();
+    do {
+      std::string query = "?limit=500";
+      if (!selector_.empty()) query += "&labelSelector=" + selector_;
+      if (!continue_token.empty()) query += "&continue=" + continue_token;
+      const HttpResult result = client_->Get(path_ + query);
+      if (!result.ok()) {
+        Fail("list " + path_ + ": " + Describe(result));
+        return false;
+      }
+      std::string error;
+      auto page = decode_list_(result.body, &error);
+      if (!page) {
+        Fail("list " + path_ + ": " + error);
+        return false;
+      }
+      for (auto& item : page->items) {
+        std::string key = KeyOf(item);
+        store.emplace(std::move(key), std::move(item));
+      }
+      continue_token = page->continue_token;
+      resource_version = page->resource_version;
+    } while (!continue_token.empty());
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    spdlog::info("kubernetes {}{}: listed {} objects in {} ms",
+                 client_->server(), path_, store.size(), took.count());
+    resource_version_ = resource_version;
+    store_ = std::move(store);
+    degraded_ = false;
+    callbacks_.changed(store_);
+    return true;
+  }
+
+  void Start(bool listed) {
+    needs_list_ = !listed;
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+ private:
+  static std::string Describe(const HttpResult& result) {
+    if (!result.error.empty()) return result.error;
+    return "HTTP " + std::to_string(result.status);
+  }
+
+  void Fail(const std::string& message) {
+    degraded_ = true;
+    callbacks_.failed(message);
+  }
+
+  bool Stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
+  // Sleeps for the next backoff step; false when stopping.
+  bool Wait(Backoff* backoff) {
+    std::unique_lock lock(mu_);
+    return !wake_.wait_for(lock, backoff->Next(), [this] { return stopping_; });
+  }
+
+  void Run() {
+    Backoff backoff(std::chrono::milliseconds(250), std::chrono::seconds(10));
+    while (!Stopping()) {
+      if (needs_list_) {
+        if (!List()) {
+          if (!Wait(&backoff)) return;
+          continue;
+        }
+        needs_list_ = false;
+        backoff.Reset();
+      }
+      if (!Watch()) {
+        if (!Wait(&backoff)) return;
+        continue;
+      }
+      backoff.Reset();
+    }
+  }
+
+  // One watch until the server ends it. False on failure.
+  bool Watch() {
+    const auto timeout_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(watch_timeout_);
+    std::string query =
+        "?watch=true&allowWatchBookmarks=true&resourceVersion=" +
+        resource_version_ +
+        "&timeoutSeconds=" + std::to_string(timeout_seconds.count());
+    if (!selector_.empty()) query += "&labelSelector=" + selector_;
+    std::string problem;
+    const auto on_line = [this, &problem](std::string_view line) {
+      return OnEvent(line, &problem);
+    };
+    // Bookmarks arrive about once a minute; twice that in silence is a hang.
+    const HttpResult result =
+        client_->Stream(path_ + query, std::chrono::seconds(150), on_line,
+                        [this] { return Stopping(); });
+    if (!problem.empty()) {
+      Fail("watch " + path_ + ": " + problem);
+      return false;
+    }
+    if (result.status == 410) {
+      needs_list_ = true;
+      return true;
+    }
+    if (!result.ok() && !Stopping()) {
+      Fail("watch " + path_ + ": " + Describe(result));
+      return false;
+    }
+    return true;
+  }
+
+  // False stops the stream.
+  bool OnEvent(std::string_view line, std::string* problem) {
+    if (line.empty()) return true;
+    if (degraded_) {
+      // Back in touch: the store is current again, even if nothing changed.
+      degraded_ = false;
+      callbacks_.changed(store_);
+    }
+    std::string error;
+    auto event = decode_event_(line, &error);
+    if (!event) {
+      // A malformed event: drop this watch and list afresh rather than
+      // guess what the store should hold.
+      *problem = "malformed event (" + error + "); listing again";
+      needs_list_ = true;
+      return false;
+    }
+    using Type = typename KubeWatchEvent<Object>::Type;
+    switch (event->type) {
+      case Type::kError:
+        if (event->error_code == 410) {
+          spdlog::info(
+              "kubernetes {}{}: resourceVersion expired, listing again",
+              client_->server(), path_);
+          needs_list_ = true;
+        } else {
+          *problem = "watch error " + std::to_string(event->error_code) + ": " +
+                     event->error_message;
+        }
+        return false;
+      case Type::kBookmark:
+        resource_version_ = event->resource_version;
+        return true;
+      case Type::kAdded:
+      case Type::kModified:
+        resource_version_ = event->resource_version;
+        store_[KeyOf(*event->object)] = std::move(*event->object);
+        break;
+      case Type::kDeleted:
+        resource_version_ = event->resource_version;
+        store_.erase(KeyOf(*event->object));
+        break;
+    }
+    callbacks_.changed(store_);
+    return true;
+  }
+
+  KubeClient* const client_;
+  const std::string path_;
+  const std::string selector_;  // URL-encoded
+  const std::chrono::milliseconds watch_timeout_;
+  const ListDecoder decode_list_;
+  const EventDecoder decode_event_;
+  const Callbacks callbacks_;
+
+  // Touched only by List() before Start and then by the informer thread.
+  Store store_;
+  std::string resource_version_;
+  bool needs_list_ = true;
+  bool degraded_ = false;  // a failure was reported and not yet recovered
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace attache

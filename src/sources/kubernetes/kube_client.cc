@@ -1,0 +1,157 @@
+#include "sources/kubernetes/kube_client.h"
+
+#include <curl/curl.h>
+
+#include <mutex>
+
+namespace attache {
+namespace {
+
+struct Transfer {
+  std::string body;     // Get: the whole answer
+  std::string partial;  // Stream: bytes after the last newline
+  const std::function<bool(std::string_view)>* on_line = nullptr;
+  const std::function<bool()>* stopped = nullptr;
+  bool stopped_by_reader = false;
+};
+
+size_t OnData(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  if (transfer->on_line == nullptr) {
+    transfer->body.append(data, bytes);
+    return bytes;
+  }
+  transfer->partial.append(data, bytes);
+  size_t start = 0;
+  for (size_t end = transfer->partial.find('\n'); end != std::string::npos;
+       end = transfer->partial.find('\n', start)) {
+    if (!(*transfer->on_line)(
+            std::string_view(transfer->partial).substr(start, end - start))) {
+      transfer->stopped_by_reader = true;
+      return 0;  // makes curl abort the transfer
+    }
+    start = end + 1;
+  }
+  transfer->partial.erase(0, start);
+  return bytes;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* transfer = static_cast<Transfer*>(user);
+  return transfer->stopped != nullptr && (*transfer->stopped)() ? 1 : 0;
+}
+
+void SetBlob(CURL* curl, CURLoption option, const std::string& pem) {
+  curl_blob blob{};
+  blob.data = const_cast<char*>(pem.data());  // curl copies it
+  blob.len = pem.size();
+  blob.flags = CURL_BLOB_COPY;
+  curl_easy_setopt(curl, option, &blob);
+}
+
+}  // namespace
+
+KubeClient::KubeClient(const ClusterAccess& access,
+                       std::chrono::milliseconds request_timeout)
+    : access_(access), request_timeout_(request_timeout), tokens_(access) {
+  static std::once_flag curl_ready;
+  std::call_once(curl_ready, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+HttpResult KubeClient::Get(const std::string& path) {
+  return Perform(path, false, std::chrono::seconds(0), nullptr, nullptr);
+}
+
+HttpResult KubeClient::Stream(
+    const std::string& path, std::chrono::seconds idle_limit,
+    const std::function<bool(std::string_view)>& on_line,
+    const std::function<bool()>& stopped) {
+  return Perform(path, true, idle_limit, &on_line, &stopped);
+}
+
+HttpResult KubeClient::Perform(
+    const std::string& path, bool streaming, std::chrono::seconds idle_limit,
+    const std::function<bool(std::string_view)>* on_line,
+    const std::function<bool()>* stopped) {
+  HttpResult result;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(
+        curl_easy_init(), &curl_easy_cleanup);
+    if (!curl) {
+      result.error = "cannot create a curl handle";
+      return result;
+    }
+    CURL* h = curl.get();
+    Transfer transfer;
+    transfer.on_line = on_line;
+    transfer.stopped = stopped;
+    const std::string url = access_.server + path;
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(request_timeout_.count()));
+    if (streaming) {
+      // No overall limit: the server ends watches itself; a stream that goes
+      // silent for idle_limit is taken for hung.
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                       static_cast<long>(idle_limit.count()));
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
+    } else {
+      curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                       static_cast<long>(request_timeout_.count()));
+    }
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnData);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+    if (!access_.ca_pem.empty()) {
+      SetBlob(h, CURLOPT_CAINFO_BLOB, access_.ca_pem);
+    }
+    if (access_.insecure_skip_tls_verify) {
+      curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!access_.client_cert_pem.empty()) {
+      SetBlob(h, CURLOPT_SSLCERT_BLOB, access_.client_cert_pem);
+      SetBlob(h, CURLOPT_SSLKEY_BLOB, access_.client_key_pem);
+      curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    curl_slist* headers =
+        curl_slist_append(nullptr, "Accept: application/json");
+    std::string authorization;
+    try {
+      const std::string token = tokens_.Token();
+      if (!token.empty()) {
+        authorization = "Authorization: Bearer " + token;
+        headers = curl_slist_append(headers, authorization.c_str());
+      }
+    } catch (const std::exception& error) {
+      curl_slist_free_all(headers);
+      result.error = error.what();
+      return result;
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    const CURLcode code = curl_easy_perform(h);
+    curl_slist_free_all(headers);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.status);
+    result.body = std::move(transfer.body);
+    result.error.clear();
+    if (code != CURLE_OK && !transfer.stopped_by_reader &&
+        !(stopped != nullptr && (*stopped)())) {
+      result.error = std::string(curl_easy_strerror(code));
+    }
+    if (result.status == 401 && attempt == 0) {
+      tokens_.Invalidate();  // a rotated or expired token: fetch it anew
+      continue;
+    }
+    break;
+  }
+  return result;
+}
+
+}  // namespace attache
