@@ -16,6 +16,16 @@ std::string StringAt(const element& parent, std::string_view key) {
   return "";
 }
 
+// The string at parent.<first>.<key>, or "" when any step is missing.
+std::string StringIn(const element& parent, std::string_view first,
+                     std::string_view key) {
+  element child;
+  if (parent[first].get(child) != simdjson::SUCCESS) {
+    return "";
+  }
+  return StringAt(child, key);
+}
+
 std::optional<bool> BoolAt(const element& parent, std::string_view key) {
   bool value = false;
   if (parent[key].get(value) == simdjson::SUCCESS) {
@@ -86,8 +96,11 @@ bool Decode(const element& item, KubeEndpointSlice* slice, std::string* error) {
   if (!DecodeMeta(item, &slice->ns, &slice->name, error)) {
     return false;
   }
-  slice->service_name = StringAt(item["metadata"]["labels"].value_unsafe(),
-                                 "kubernetes.io/service-name");
+  element metadata;
+  if (item["metadata"].get(metadata) == simdjson::SUCCESS) {
+    slice->service_name =
+        StringIn(metadata, "labels", "kubernetes.io/service-name");
+  }
   slice->address_type = StringAt(item, "addressType");
   simdjson::dom::array ports;
   if (item["ports"].get(ports) == simdjson::SUCCESS) {
@@ -139,12 +152,13 @@ std::optional<KubeList<Object>> DecodeList(std::string_view json,
     return std::nullopt;
   }
   KubeList<Object> list;
-  list.resource_version =
-      StringAt(doc["metadata"].value_unsafe(), "resourceVersion");
-  list.continue_token = StringAt(doc["metadata"].value_unsafe(), "continue");
+  list.resource_version = StringIn(doc, "metadata", "resourceVersion");
+  list.continue_token = StringIn(doc, "metadata", "continue");
   simdjson::dom::array items;
   if (doc["items"].get(items) != simdjson::SUCCESS) {
-    if (doc["items"].is_null()) {
+    element items_value;
+    if (doc["items"].get(items_value) == simdjson::SUCCESS &&
+        items_value.is_null()) {
       return list;
     }
     *error = "list without items";
@@ -188,8 +202,7 @@ std::optional<KubeWatchEvent<Object>> DecodeEvent(std::string_view line,
     event.error_message = StringAt(body, "message");
     return event;
   }
-  event.resource_version =
-      StringAt(body["metadata"].value_unsafe(), "resourceVersion");
+  event.resource_version = StringIn(body, "metadata", "resourceVersion");
   if (type == "BOOKMARK") {
     event.type = Type::kBookmark;
     return event;

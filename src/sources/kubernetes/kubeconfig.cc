@@ -147,7 +147,8 @@ ClusterAccess ParseKubeconfig(const std::filesystem::path& file,
                              .value_or("client.authentication.k8s.io/v1");
     plugin.command = RequiredString(exec, "command", e);
     if (plugin.command.find('/') != std::string::npos) {
-      plugin.command = Resolve(base, plugin.command).string();
+      plugin.command =
+          Resolve(base, plugin.command).lexically_normal().string();
     }
     if (const YAML::Node args = exec["args"]) {
       ExpectSequence(args, e.Key("args"));
