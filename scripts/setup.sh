@@ -15,7 +15,7 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libcli11-dev libxxhash-dev nlohmann-json3-dev
   libcpp-httplib-dev libcurl4-openssl-dev libsimdjson-dev libssl-dev libgtest-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
-  python3-venv
+  python3-venv jq
 )
 
 missing=()

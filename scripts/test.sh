@@ -18,6 +18,9 @@ if [[ -z "${ATTACHE_QUICK:-}" ]]; then
   bash scripts/sanitize.sh
 fi
 
+echo "== Kubernetes test peers (kube-apiserver, kubectl, etcd from Go modules)"
+ATTACHE_GO_JOBS="${ATTACHE_GO_JOBS:-2}" bash tools/build.sh
+
 echo "== end-to-end tests"
 export ATTACHE_BIN="$PWD/$BUILD/attache" ATTACHE_BUILD_DIR="$PWD/$BUILD"
 export PATH="$VENV/bin:$PATH"
