@@ -10,6 +10,9 @@ class Source {
  public:
   virtual ~Source() = default;
   virtual const std::string& name() const = 0;
+  // Checks what can be checked without contacting the origin (files,
+  // kubeconfigs); throws ConfigError. Used by `attache validate`.
+  virtual void Check() {}
   // Reports the first state synchronously; throws ConfigError when the origin
   // is unusable at start-up.
   virtual void LoadInitial() = 0;

@@ -30,6 +30,10 @@ FileSource::FileSource(std::string name, FileSourceConfig config,
 
 FileSource::~FileSource() { Stop(); }
 
+void FileSource::Check() {
+  ParseHostFile(path_.string(), ReadFileOrThrow(path_), name_);
+}
+
 void FileSource::LoadInitial() {
   const std::string text = ReadFileOrThrow(path_);
   ServiceMap services =

@@ -21,6 +21,7 @@ class FileSource final : public Source {
   ~FileSource() override;
 
   const std::string& name() const override { return name_; }
+  void Check() override;
   void LoadInitial() override;
   void Start() override;
   void Stop() override;

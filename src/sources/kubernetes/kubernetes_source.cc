@@ -39,6 +39,8 @@ KubernetesSource::KubernetesSource(std::string name,
 
 KubernetesSource::~KubernetesSource() { Stop(); }
 
+void KubernetesSource::Check() { AccessFor(config_); }
+
 void KubernetesSource::LoadInitial() {
   // A bad kubeconfig is a config error; an unreachable server is not.
   client_ =

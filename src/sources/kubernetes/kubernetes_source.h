@@ -25,6 +25,7 @@ class KubernetesSource final : public Source {
   ~KubernetesSource() override;
 
   const std::string& name() const override { return name_; }
+  void Check() override;
   void LoadInitial() override;
   void Start() override;
   void Stop() override;
