@@ -1,0 +1,207 @@
+// The informer against a fake API server on 127.0.0.1: paging, events,
+// relisting on 410 and on a malformed event. The real API server is in
+// e2e/kubernetes.
+#include "sources/kubernetes/informer.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace attache {
+namespace {
+
+std::string ServiceJson(const std::string& name, int port) {
+  return R"({"metadata":{"name":")" + name +
+         R"(","namespace":"default","resourceVersion":"5"},"spec":{"ports":[{"port":)" +
+         std::to_string(port) + "}]}}";
+}
+
+class FakeApiServer {
+ public:
+  // Each watch request gets the next script; the last one keeps the stream
+  // open until the server stops.
+  explicit FakeApiServer(std::vector<std::vector<std::string>> watch_scripts)
+      : scripts_(std::move(watch_scripts)) {
+    server_.Get("/api/v1/services", [this](const httplib::Request& request,
+                                           httplib::Response& response) {
+      if (request.has_param("watch")) {
+        Watch(response);
+        return;
+      }
+      const int list = ++lists_;
+      if (request.get_param_value("continue") == "page2") {
+        response.set_content(
+            R"({"metadata":{"resourceVersion":"10"},"items":[)" +
+                ServiceJson("b", 81) + "]}",
+            "application/json");
+        return;
+      }
+      // The first list is paged; later ones return one page.
+      const std::string more =
+          list == 1 ? R"(,"continue":"page2")" : std::string();
+      response.set_content(
+          R"({"metadata":{"resourceVersion":"10")" + more + R"(},"items":[)" +
+              ServiceJson(list == 1 ? "a" : "relisted", 80) + "]}",
+          "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+
+  ~FakeApiServer() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    server_.stop();
+    thread_.join();
+  }
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+  int lists() const { return lists_; }
+
+ private:
+  void Watch(httplib::Response& response) {
+    const size_t index = watches_++;
+    std::vector<std::string> lines =
+        index < scripts_.size() ? scripts_[index] : std::vector<std::string>{};
+    const bool hold = index + 1 >= scripts_.size();
+    response.set_chunked_content_provider(
+        "application/json",
+        [this, lines, hold](size_t, httplib::DataSink& sink) {
+          for (const auto& line : lines) {
+            const std::string chunk = line + "\n";
+            sink.write(chunk.data(), chunk.size());
+          }
+          if (hold) {
+            std::unique_lock lock(mu_);
+            wake_.wait(lock, [this] { return stopping_; });
+          }
+          sink.done();
+          return true;
+        });
+  }
+
+  std::vector<std::vector<std::string>> scripts_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::atomic<int> lists_{0};
+  std::atomic<size_t> watches_{0};
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+};
+
+struct Observed {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::map<std::string, KubeService> store;
+  std::vector<std::string> failures;
+
+  bool WaitFor(const std::function<bool()>& done) {
+    std::unique_lock lock(mu);
+    return changed.wait_for(lock, std::chrono::seconds(10), done);
+  }
+};
+
+Informer<KubeService>::Callbacks Record(Observed* observed) {
+  return {[observed](const Informer<KubeService>::Store& store) {
+            std::lock_guard lock(observed->mu);
+            observed->store = store;
+            observed->changed.notify_all();
+          },
+          [observed](const std::string& message) {
+            std::lock_guard lock(observed->mu);
+            observed->failures.push_back(message);
+            observed->changed.notify_all();
+          }};
+}
+
+ClusterAccess Access(const std::string& url) {
+  ClusterAccess access;
+  access.server = url;
+  return access;
+}
+
+TEST(Informer, ListsAllPagesThenAppliesWatchEvents) {
+  FakeApiServer api(
+      {{R"({"type":"ADDED","object":)" + ServiceJson("c", 82) + "}",
+        R"({"type":"DELETED","object":)" + ServiceJson("a", 80) + "}",
+        R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"12"}}})"}});
+  KubeClient client(Access(api.url()), std::chrono::seconds(5));
+  Observed observed;
+  Informer<KubeService> informer(&client, "/api/v1/services", "",
+                                 std::chrono::seconds(60), &DecodeServiceList,
+                                 &DecodeServiceEvent, Record(&observed));
+  ASSERT_TRUE(informer.List());
+  {
+    std::lock_guard lock(observed.mu);
+    EXPECT_EQ(observed.store.size(), 2U);  // a (page 1) and b (page 2)
+  }
+  informer.Start(true);
+  EXPECT_TRUE(observed.WaitFor([&] {
+    return observed.store.contains("default/c") &&
+           !observed.store.contains("default/a");
+  }));
+  informer.Stop();
+  EXPECT_EQ(api.lists(), 2);  // two pages, one list
+}
+
+TEST(Informer, ExpiredResourceVersionMeansAFreshList) {
+  FakeApiServer api(
+      {{R"({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}})"},
+       {}});
+  KubeClient client(Access(api.url()), std::chrono::seconds(5));
+  Observed observed;
+  Informer<KubeService> informer(&client, "/api/v1/services", "",
+                                 std::chrono::seconds(60), &DecodeServiceList,
+                                 &DecodeServiceEvent, Record(&observed));
+  ASSERT_TRUE(informer.List());
+  informer.Start(true);
+  EXPECT_TRUE(observed.WaitFor(
+      [&] { return observed.store.contains("default/relisted"); }));
+  informer.Stop();
+  std::lock_guard lock(observed.mu);
+  EXPECT_TRUE(observed.failures.empty());  // a 410 is routine, not a failure
+}
+
+TEST(Informer, MalformedEventIsReportedAndTheStoreRelisted) {
+  FakeApiServer api({{"{this is not json"}, {}});
+  KubeClient client(Access(api.url()), std::chrono::seconds(5));
+  Observed observed;
+  Informer<KubeService> informer(&client, "/api/v1/services", "",
+                                 std::chrono::seconds(60), &DecodeServiceList,
+                                 &DecodeServiceEvent, Record(&observed));
+  ASSERT_TRUE(informer.List());
+  informer.Start(true);
+  EXPECT_TRUE(observed.WaitFor(
+      [&] { return observed.store.contains("default/relisted"); }));
+  informer.Stop();
+  std::lock_guard lock(observed.mu);
+  ASSERT_FALSE(observed.failures.empty());
+  EXPECT_NE(observed.failures[0].find("malformed event"), std::string::npos);
+}
+
+TEST(Informer, UnreachableServerFailsTheListWithoutThrowing) {
+  KubeClient client(Access("http://127.0.0.1:1"), std::chrono::seconds(2));
+  Observed observed;
+  Informer<KubeService> informer(&client, "/api/v1/services", "",
+                                 std::chrono::seconds(60), &DecodeServiceList,
+                                 &DecodeServiceEvent, Record(&observed));
+  EXPECT_FALSE(informer.List());
+  std::lock_guard lock(observed.mu);
+  ASSERT_EQ(observed.failures.size(), 1U);
+  EXPECT_NE(observed.failures[0].find("list /api/v1/services"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace attache
