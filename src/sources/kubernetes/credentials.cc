@@ -31,7 +31,8 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(
     const std::string& text) {
   std::tm tm{};
   const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) {
+  // system_clock counts nanoseconds and ends in 2262; later is "never".
+  if (end == nullptr || tm.tm_year + 1900 >= 2262) {
     return std::nullopt;
   }
   return std::chrono::system_clock::from_time_t(timegm(&tm));
