@@ -168,7 +168,9 @@ class KubeCluster:
                 self.etcd_client_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
             t0 = time.monotonic()
             try:
-                self._start_etcd(deadline=t0 + timeout)
+                # After kill_apiserver() etcd is still up: start only what is down.
+                if self.etcd is None or self.etcd.poll() is not None:
+                    self._start_etcd(deadline=t0 + timeout)
                 self._start_apiserver(deadline=t0 + timeout)
             except ClusterError as error:
                 self.kill()

@@ -161,9 +161,17 @@ class Informer {
       return OnEvent(line, &problem);
     };
     // Bookmarks arrive about once a minute; twice that in silence is a hang.
+    // The server accepting the watch is being back in touch, even if it has
+    // nothing to say for a minute.
+    const auto on_accepted = [this] {
+      if (degraded_) {
+        degraded_ = false;
+        callbacks_.changed(store_);
+      }
+    };
     const HttpResult result =
         client_->Stream(path_ + query, std::chrono::seconds(150), on_line,
-                        [this] { return Stopping(); });
+                        on_accepted, [this] { return Stopping(); });
     if (!problem.empty()) {
       Fail("watch " + path_ + ": " + problem);
       return false;
@@ -182,11 +190,6 @@ class Informer {
   // False stops the stream.
   bool OnEvent(std::string_view line, std::string* problem) {
     if (line.empty()) return true;
-    if (degraded_) {
-      // Back in touch: the store is current again, even if nothing changed.
-      degraded_ = false;
-      callbacks_.changed(store_);
-    }
     std::string error;
     auto event = decode_event_(line, &error);
     if (!event) {

@@ -11,7 +11,9 @@ struct Transfer {
   std::string body;     // Get: the whole answer
   std::string partial;  // Stream: bytes after the last newline
   const std::function<bool(std::string_view)>* on_line = nullptr;
+  const std::function<void()>* on_accepted = nullptr;
   const std::function<bool()>* stopped = nullptr;
+  CURL* curl = nullptr;
   bool stopped_by_reader = false;
 };
 
@@ -34,6 +36,21 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
     start = end + 1;
   }
   transfer->partial.erase(0, start);
+  return bytes;
+}
+
+// Called per header line; the empty line ends the headers.
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  const std::string_view line(data, bytes);
+  if ((line == "\r\n" || line == "\n") && transfer->on_accepted != nullptr) {
+    long status = 0;
+    curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 200) {
+      (*transfer->on_accepted)();
+    }
+  }
   return bytes;
 }
 
@@ -60,19 +77,22 @@ KubeClient::KubeClient(const ClusterAccess& access,
 }
 
 HttpResult KubeClient::Get(const std::string& path) {
-  return Perform(path, false, std::chrono::seconds(0), nullptr, nullptr);
+  return Perform(path, false, std::chrono::seconds(0), nullptr, nullptr,
+                 nullptr);
 }
 
 HttpResult KubeClient::Stream(
     const std::string& path, std::chrono::seconds idle_limit,
     const std::function<bool(std::string_view)>& on_line,
+    const std::function<void()>& on_accepted,
     const std::function<bool()>& stopped) {
-  return Perform(path, true, idle_limit, &on_line, &stopped);
+  return Perform(path, true, idle_limit, &on_line, &on_accepted, &stopped);
 }
 
 HttpResult KubeClient::Perform(
     const std::string& path, bool streaming, std::chrono::seconds idle_limit,
     const std::function<bool(std::string_view)>* on_line,
+    const std::function<void()>* on_accepted,
     const std::function<bool()>* stopped) {
   HttpResult result;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -85,7 +105,9 @@ HttpResult KubeClient::Perform(
     CURL* h = curl.get();
     Transfer transfer;
     transfer.on_line = on_line;
+    transfer.on_accepted = on_accepted;
     transfer.stopped = stopped;
+    transfer.curl = h;
     const std::string url = access_.server + path;
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -107,6 +129,8 @@ HttpResult KubeClient::Perform(
       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
                        static_cast<long>(request_timeout_.count()));
     }
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnData);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
     if (!access_.ca_pem.empty()) {

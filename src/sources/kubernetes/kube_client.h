@@ -28,11 +28,13 @@ class KubeClient {
 
   HttpResult Get(const std::string& path);
 
-  // A streaming GET: `on_line` gets each complete line; it returns false to
-  // stop. Also stops when `stopped` turns true, when no byte arrives for
-  // `idle_limit` (a hung watch), or when the server ends the stream.
+  // A streaming GET: `on_accepted` runs once the server answered 200;
+  // `on_line` gets each complete line and returns false to stop. Also stops
+  // when `stopped` turns true, when no byte arrives for `idle_limit` (a hung
+  // watch), or when the server ends the stream.
   HttpResult Stream(const std::string& path, std::chrono::seconds idle_limit,
                     const std::function<bool(std::string_view)>& on_line,
+                    const std::function<void()>& on_accepted,
                     const std::function<bool()>& stopped);
 
   const std::string& server() const { return access_.server; }
@@ -41,6 +43,7 @@ class KubeClient {
   HttpResult Perform(const std::string& path, bool streaming,
                      std::chrono::seconds idle_limit,
                      const std::function<bool(std::string_view)>* on_line,
+                     const std::function<void()>* on_accepted,
                      const std::function<bool()>* stopped);
 
   const ClusterAccess access_;
