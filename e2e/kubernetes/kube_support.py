@@ -296,6 +296,7 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.open = set()       # sockets of live connections (both sides)
         self.accepted = 0       # connections accepted so far
+        self.blocked = False    # a partition: new connections are refused
         self._closing = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -305,6 +306,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.blocked:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
                 upstream.settimeout(None)
@@ -346,6 +350,14 @@ class TcpProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def partition(self):
+        """Refuses new connections and cuts the open ones."""
+        self.blocked = True
+        self.cut()
+
+    def heal(self):
+        self.blocked = False
 
     def close(self):
         self._closing = True

@@ -244,3 +244,41 @@ def test_dropped_watch_on_a_healthy_api_server_is_not_stale_once_resumed(running
         assert recorder.cla("blip.default")[0] == version
     finally:
         proxy.close()
+
+
+def test_changes_made_while_attache_was_cut_off_are_picked_up(running, attaches, ads,
+                                                               tmp_path):
+    """A partition between attache and a healthy API server: attache keeps
+    the last good endpoints (stale); the cluster changes meanwhile (one
+    endpoint replaced, a new Service added); when the partition heals, attache
+    converges to the true state."""
+    west = running.west
+    proxy = TcpProxy(west.port)
+    try:
+        kubeconfig = proxied_kubeconfig(west, proxy, tmp_path / "partition.kubeconfig")
+        west.apply(service("part"), endpoint_slice("part-1", "part", [
+            ep("198.51.100.71", zone="zone-a"), ep("198.51.100.72", zone="zone-a")]))
+        attache = attaches([{"name": "west", "type": "kubernetes", "kubeconfig": str(kubeconfig),
+                             "locality": {"region": "region-w"}}])
+        recorder = ads(attache, ["part.default", "late.default"])
+        before = [row("west", "zone-a", "198.51.100.71"), row("west", "zone-a", "198.51.100.72")]
+        recorder.wait_rows("part.default", before)
+
+        proxy.partition()
+        wait_until(lambda: debug_sources(attache)["west"]["state"] == "stale", timeout=15,
+                   what="the source to turn stale")
+        # Made straight to the API server, which attache cannot reach now.
+        west.apply(endpoint_slice("part-1", "part", [
+            ep("198.51.100.71", zone="zone-a"), ep("198.51.100.73", zone="zone-b")]))
+        west.apply(service("late"), endpoint_slice("late-1", "late", [
+            ep("198.51.100.74", zone="zone-a")]))
+        assert recorder.served_rows("part.default") == sorted(before)
+
+        proxy.heal()
+        after = [row("west", "zone-a", "198.51.100.71"), row("west", "zone-b", "198.51.100.73")]
+        recorder.wait_rows("part.default", after, timeout=30)
+        recorder.wait_rows("late.default", [row("west", "zone-a", "198.51.100.74")], timeout=30)
+        wait_until(lambda: debug_sources(attache)["west"]["state"] == "synced", timeout=15,
+                   what="the source to be synced again")
+    finally:
+        proxy.close()
