@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace attache {
 namespace {
 
@@ -46,6 +48,40 @@ TEST(Catalog, NotifiesOnlyOnRealChange) {
   catalog.Update("a", services);
   EXPECT_EQ(changes, 1);
   EXPECT_EQ(catalog.Current()->generation, generation);
+}
+
+TEST(Catalog, AStaleSourceKeepsServingUntilItsLimit) {
+  Catalog catalog({"k8s", "file"});
+  catalog.Update("k8s", {{"echo", Service{{}, {At("10.0.0.1", 80, "k8s")}}}});
+  catalog.Update("file", {{"other", Service{}}});
+  catalog.ReportError("k8s", "connection refused");
+  auto status = catalog.Sources().at("k8s");
+  EXPECT_EQ(status.state, SourceStatus::State::kStale);
+  EXPECT_EQ(status.last_error, "connection refused");
+  // No limit: served forever.
+  catalog.ExpireStale({{"k8s", std::chrono::milliseconds(0)}});
+  EXPECT_EQ(catalog.Current()->services.at("echo").endpoints.size(), 1U);
+  // A limit that has passed withdraws that source only.
+  catalog.ExpireStale({{"k8s", std::chrono::milliseconds(1)}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the limit
+  catalog.ExpireStale({{"k8s", std::chrono::milliseconds(1)}});
+  EXPECT_FALSE(catalog.Current()->services.contains("echo"));
+  EXPECT_TRUE(catalog.Current()->services.contains("other"));
+  EXPECT_TRUE(catalog.Sources().at("k8s").expired);
+  // Back: served again, no longer stale.
+  catalog.Update("k8s", {{"echo", Service{{}, {At("10.0.0.1", 80, "k8s")}}}});
+  EXPECT_TRUE(catalog.Current()->services.contains("echo"));
+  EXPECT_EQ(catalog.Sources().at("k8s").state, SourceStatus::State::kSynced);
+}
+
+TEST(Catalog, ReadinessRules) {
+  Catalog catalog({"a", "b"});
+  EXPECT_FALSE(catalog.AllAttempted());
+  catalog.ReportError("a", "down");
+  catalog.Update("b", {});
+  EXPECT_TRUE(catalog.AllAttempted());
+  EXPECT_FALSE(catalog.AllSynced());
+  EXPECT_EQ(catalog.Sources().at("a").state, SourceStatus::State::kStarting);
 }
 
 }  // namespace

@@ -54,6 +54,19 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   return bytes;
 }
 
+// "https://host:port" -> {host, port}; the port defaults to 443.
+std::pair<std::string, std::string> HostAndPort(const std::string& server) {
+  std::string rest = server.substr(server.find("://") + 3);
+  std::string port = "443";
+  const auto colon = rest.rfind(':');
+  if (colon != std::string::npos &&
+      rest.find(']', colon) == std::string::npos) {
+    port = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+  }
+  return {rest, port};
+}
+
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* transfer = static_cast<Transfer*>(user);
   return transfer->stopped != nullptr && (*transfer->stopped)() ? 1 : 0;
@@ -108,7 +121,18 @@ HttpResult KubeClient::Perform(
     transfer.on_accepted = on_accepted;
     transfer.stopped = stopped;
     transfer.curl = h;
-    const std::string url = access_.server + path;
+    std::string url = access_.server + path;
+    curl_slist* connect_to = nullptr;
+    if (!access_.tls_server_name.empty()) {
+      // Verify (and send SNI for) the name the certificate was issued to,
+      // while connecting to the address in `server`.
+      const auto [host, port] = HostAndPort(access_.server);
+      url = "https://" + access_.tls_server_name + ":" + port + path;
+      const std::string rule =
+          access_.tls_server_name + ":" + port + ":" + host + ":" + port;
+      connect_to = curl_slist_append(nullptr, rule.c_str());
+      curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROXY, "");
@@ -156,12 +180,14 @@ HttpResult KubeClient::Perform(
       }
     } catch (const std::exception& error) {
       curl_slist_free_all(headers);
+      curl_slist_free_all(connect_to);
       result.error = error.what();
       return result;
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     const CURLcode code = curl_easy_perform(h);
     curl_slist_free_all(headers);
+    curl_slist_free_all(connect_to);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.status);
     result.body = std::move(transfer.body);
     result.error.clear();
