@@ -97,11 +97,13 @@ std::string BearerTokenSource::RunExecPlugin() {
                                        {"spec", {{"interactive", false}}}}
                             .dump());
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
   std::vector<std::string> arg_strings = {exec_->command};
   arg_strings.insert(arg_strings.end(), exec_->args.begin(), exec_->args.end());
   std::vector<char*> argv;
+  argv.reserve(arg_strings.size() + 1);
   for (auto& arg : arg_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
