@@ -26,7 +26,9 @@ std::string ErrnoMessage() {
 
 FileSource::FileSource(std::string name, FileSourceConfig config,
                        Catalog* catalog)
-    : name_(std::move(name)), path_(std::move(config.path)), catalog_(catalog) {}
+    : name_(std::move(name)),
+      path_(std::move(config.path)),
+      catalog_(catalog) {}
 
 FileSource::~FileSource() { Stop(); }
 
@@ -36,8 +38,7 @@ void FileSource::Check() {
 
 void FileSource::LoadInitial() {
   const std::string text = ReadFileOrThrow(path_);
-  ServiceMap services =
-      ParseHostFile(path_.string(), text, name_);
+  ServiceMap services = ParseHostFile(path_.string(), text, name_);
   size_t endpoints = 0;
   for (const auto& [name, service] : services) {
     endpoints += service.endpoints.size();
@@ -56,12 +57,11 @@ bool FileSource::Reload() {
     if (text == last_text_) {
       return true;
     }
-    ServiceMap services =
-        ParseHostFile(path_.string(), text, name_);
+    ServiceMap services = ParseHostFile(path_.string(), text, name_);
     last_text_ = std::move(text);
     ++reloads_;
-    spdlog::info("source {}: reloaded {} ({} services)", name_,
-                 path_.string(), services.size());
+    spdlog::info("source {}: reloaded {} ({} services)", name_, path_.string(),
+                 services.size());
     catalog_->Update(name_, std::move(services));
     return true;
   } catch (const ConfigError& error) {
