@@ -13,8 +13,9 @@ class Source {
   // Checks what can be checked without contacting the origin (files,
   // kubeconfigs); throws ConfigError. Used by `attache validate`.
   virtual void Check() {}
-  // Reports the first state synchronously; throws ConfigError when the origin
-  // is unusable at start-up.
+  // Reports the first state synchronously. Throws ConfigError only for what
+  // is wrong in the configuration (an unreadable host file or kubeconfig); an
+  // origin that is merely unreachable is reported to the catalog instead.
   virtual void LoadInitial() = 0;
   // Follows changes in the background until Stop.
   virtual void Start() = 0;
