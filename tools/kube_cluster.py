@@ -25,12 +25,22 @@ From pytest:
         kube.apply({"apiVersion": "v1", "kind": "Service", ...})
         kube.kubeconfig                   # path for attache's kubernetes source
         kube.server, kube.token, kube.ca_file
+        kube.client_cert_file, kube.client_key_file   # CN=attache-test, O=system:masters
+        kube.client_ca_file                           # kube-apiserver --client-ca-file
         kube.restart(); kube.kill(); kube.start()
 
 From a shell:
 
     python3 tools/kube_cluster.py up DIR      # start, print details, run until ^C
     python3 tools/kube_cluster.py check DIR   # start, smoke test, stop
+
+Authentication: a bearer token (--token-auth-file; the kubeconfig's user) and
+client certificates (--client-ca-file). The client CA and one client
+certificate signed by it (CN=attache-test, O=system:masters, so RBAC allows
+everything) are made with the openssl CLI once per workdir, under
+workdir/client-pki, and kept across restarts. generate_ca() and
+issue_client_cert() make more (e.g. a certificate from a CA the cluster does
+not trust).
 
 Network: everything listens on and talks to 127.0.0.1 only. The service
 cluster IP range (default 10.0.0.0/24) only labels Service objects: nothing
@@ -90,6 +100,61 @@ def free_port() -> int:
     raise RuntimeError("no free port found")
 
 
+def _openssl(*args: str):
+    result = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed ({result.returncode}): "
+                           f"{result.stderr.strip()}")
+
+
+def _new_key(path: pathlib.Path):
+    """An RSA 2048 private key (PKCS#8 PEM), mode 0600, written atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(tmp))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+def generate_ca(cert_file, key_file, common_name: str = "attache-test-client-ca",
+                days: int = 3650):
+    """A self-signed CA (key + certificate) with the openssl CLI."""
+    cert_file, key_file = pathlib.Path(cert_file), pathlib.Path(key_file)
+    _new_key(key_file)
+    tmp = cert_file.with_name(cert_file.name + ".tmp")
+    _openssl("req", "-x509", "-new", "-key", str(key_file), "-sha256", "-days", str(days),
+             "-subj", f"/CN={common_name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-out", str(tmp))
+    os.replace(tmp, cert_file)
+
+
+def issue_client_cert(cert_file, key_file, ca_cert_file, ca_key_file,
+                      common_name: str = "attache-test", organizations=("system:masters",),
+                      days: int = 3650):
+    """A client key + certificate (extendedKeyUsage clientAuth) signed by the
+    given CA, with the openssl CLI. Kubernetes takes CN as the user name and
+    each O as a group."""
+    cert_file, key_file = pathlib.Path(cert_file), pathlib.Path(key_file)
+    _new_key(key_file)
+    subject = f"/CN={common_name}" + "".join(f"/O={o}" for o in organizations)
+    csr = cert_file.with_name(cert_file.name + ".csr")
+    ext = cert_file.with_name(cert_file.name + ".ext")
+    tmp = cert_file.with_name(cert_file.name + ".tmp")
+    try:
+        _openssl("req", "-new", "-key", str(key_file), "-subj", subject, "-out", str(csr))
+        ext.write_text("basicConstraints=critical,CA:FALSE\n"
+                       "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                       "extendedKeyUsage=clientAuth\n")
+        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert_file), "-CAkey", str(ca_key_file),
+                 "-set_serial", "0x" + secrets.token_hex(16), "-sha256", "-days", str(days),
+                 "-extfile", str(ext), "-out", str(tmp))
+        os.replace(tmp, cert_file)
+    finally:
+        for leftover in (csr, ext, tmp):
+            leftover.unlink(missing_ok=True)
+
+
 def _die_with_parent():
     # PR_SET_PDEATHSIG: the child gets SIGKILL when the process (strictly: the
     # thread) that started it dies, so a crashed test run leaves no API
@@ -128,6 +193,12 @@ class KubeCluster:
         self.sa_key = self.workdir / "sa.key"
         self.sa_pub = self.workdir / "sa.pub"
         self.token_file = self.workdir / "tokens.csv"
+        # Client-certificate auth: made once per workdir, kept across restarts.
+        self.client_pki = self.workdir / "client-pki"
+        self.client_ca_file = self.client_pki / "ca.crt"      # --client-ca-file
+        self.client_ca_key_file = self.client_pki / "ca.key"
+        self.client_cert_file = self.client_pki / "client.crt"  # CN=attache-test, O=system:masters
+        self.client_key_file = self.client_pki / "client.key"
         self.kubeconfig = self.workdir / "kubeconfig"
         self.etcd_log = self.workdir / "etcd.log"
         self.apiserver_log = self.workdir / "kube-apiserver.log"
@@ -241,22 +312,29 @@ class KubeCluster:
             text = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
         return self.kubectl("apply", "-f", "-", input=text, check=check)
 
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_file))
+    def ssl_context(self, client_cert: bool = False) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if client_cert:
+            context.load_cert_chain(str(self.client_cert_file), str(self.client_key_file))
+        return context
 
     def request(self, method: str, path: str, body=None, timeout: float = 10.0,
-                content_type: str = "application/json"):
-        """A raw API call; returns (status, parsed JSON or text). Never raises on HTTP errors."""
+                content_type: str = "application/json", client_cert: bool = False):
+        """A raw API call; returns (status, parsed JSON or text). Never raises on HTTP errors.
+        Authenticates with the token, or with the client certificate (and no
+        token) when client_cert is true."""
         data = None
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             data = data.encode() if isinstance(data, str) else data
         req = urllib.request.Request(self.server + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
+        if not client_cert:
+            req.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context()) as resp:
+            with urllib.request.urlopen(req, timeout=timeout,
+                                        context=self.ssl_context(client_cert)) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
@@ -278,6 +356,7 @@ class KubeCluster:
                             "-out", str(self.sa_key)], check=True, capture_output=True)
             subprocess.run(["openssl", "pkey", "-in", str(self.sa_key), "-pubout", "-out", str(self.sa_pub)],
                            check=True, capture_output=True)
+        self._prepare_client_pki()
         if self.token is None:
             if self.token_file.exists():
                 self.token = self.token_file.read_text().split(",", 1)[0]
@@ -285,6 +364,19 @@ class KubeCluster:
                 self.token = "attache-" + secrets.token_hex(16)
         # token,user,uid,"group1,group2": system:masters may do anything under RBAC.
         self.token_file.write_text(f'{self.token},attache-test,attache-test,"system:masters"\n')
+
+    def _prepare_client_pki(self):
+        """The client CA and a client certificate it signed; made only when missing."""
+        self.client_pki.mkdir(mode=0o700, exist_ok=True)
+        if not (self.client_ca_file.exists() and self.client_ca_key_file.exists()):
+            generate_ca(self.client_ca_file, self.client_ca_key_file,
+                        common_name=f"attache-test-client-ca-{self.name}")
+            # A new CA: whatever the old one signed is no longer valid.
+            self.client_cert_file.unlink(missing_ok=True)
+        if not (self.client_cert_file.exists() and self.client_key_file.exists()):
+            issue_client_cert(self.client_cert_file, self.client_key_file,
+                              self.client_ca_file, self.client_ca_key_file,
+                              common_name="attache-test", organizations=("system:masters",))
 
     def _popen(self, argv, log_path):
         log = open(log_path, "ab")
@@ -340,6 +432,7 @@ class KubeCluster:
                 f"--service-cluster-ip-range={self.service_cidr}",
                 "--authorization-mode=RBAC",
                 f"--token-auth-file={self.token_file}",
+                f"--client-ca-file={self.client_ca_file}",
                 "--anonymous-auth=false",
                 "--disable-admission-plugins=ServiceAccount",
                 # The "kubernetes" Service would get the advertise address,
@@ -410,6 +503,10 @@ def _check(cluster: KubeCluster):
     print(f"ready in {cluster.startup_seconds:.2f}s at {cluster.server}")
     print("readyz:", cluster.kubectl("get", "--raw", "/readyz").stdout.strip())
     print("version:", cluster.kubectl("version", "-o", "json").stdout.replace("\n", " "))
+    status, review = cluster.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                     {"apiVersion": "authentication.k8s.io/v1",
+                                      "kind": "SelfSubjectReview"}, client_cert=True)
+    print(f"client certificate: {status} {json.dumps(review.get('status') if status == 201 else review)}")
     print(cluster.apply(SMOKE_SERVICE).stdout.strip())
     for name, address in (("echo-doc", "192.0.2.10"), ("echo-loopback", "127.0.0.1")):
         result = cluster.apply(smoke_slice(name, address), check=False)
@@ -432,6 +529,9 @@ def main(argv=None):
             return 0
         print(json.dumps({"server": cluster.server, "kubeconfig": str(cluster.kubeconfig),
                           "token": cluster.token, "ca_file": str(cluster.ca_file),
+                          "client_cert_file": str(cluster.client_cert_file),
+                          "client_key_file": str(cluster.client_key_file),
+                          "client_ca_file": str(cluster.client_ca_file),
                           "etcd": cluster.etcd_url, "startup_seconds": round(cluster.startup_seconds, 2)}),
               flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
