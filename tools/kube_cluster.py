@@ -49,11 +49,11 @@ routes to it and nothing must send to it.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import pathlib
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -153,16 +153,6 @@ def issue_client_cert(cert_file, key_file, ca_cert_file, ca_key_file,
     finally:
         for leftover in (csr, ext, tmp):
             leftover.unlink(missing_ok=True)
-
-
-def _die_with_parent():
-    # PR_SET_PDEATHSIG: the child gets SIGKILL when the process (strictly: the
-    # thread) that started it dies, so a crashed test run leaves no API
-    # servers behind.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-    except Exception:
-        pass
 
 
 class ClusterError(RuntimeError):
@@ -380,10 +370,14 @@ class KubeCluster:
 
     def _popen(self, argv, log_path):
         log = open(log_path, "ab")
+        # setpriv sets PDEATHSIG after the fork. A preexec_fn would do it in
+        # Python between fork and exec, where the atfork handlers of gRPC
+        # (used by the tests in this process) can abort the child.
+        if self._pdeathsig_safe() and shutil.which("setpriv"):
+            argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]
         try:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=self.workdir,
-                                    preexec_fn=_die_with_parent if self._pdeathsig_safe() else None)
+                                    cwd=self.workdir)
         finally:
             log.close()
 
