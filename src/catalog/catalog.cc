@@ -59,16 +59,23 @@ Catalog::ChangeListener Catalog::RebuildLocked() {
   return listener_;
 }
 
-void Catalog::Update(const std::string& source, ServiceMap services) {
+void Catalog::Update(const std::string& source, ServiceMap services,
+                     Freshness freshness) {
   ChangeListener listener;
   {
     std::lock_guard lock(mu_);
     SourceStatus& status = status_[source];
-    status.state = SourceStatus::State::kSynced;
+    if (freshness == Freshness::kPartial) {
+      if (status.expired) {
+        return;  // withdrawn until the whole source is back
+      }
+    } else {
+      status.state = SourceStatus::State::kSynced;
+      status.synced_once = true;
+      status.expired = false;
+      status.last_sync = std::chrono::system_clock::now();
+    }
     status.attempted = true;
-    status.synced_once = true;
-    status.expired = false;
-    status.last_sync = std::chrono::system_clock::now();
     ++status.updates;
     by_source_[source] = std::move(services);
     listener = RebuildLocked();

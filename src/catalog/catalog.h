@@ -43,9 +43,15 @@ class Catalog {
 
   explicit Catalog(const std::vector<std::string>& source_names);
 
+  // kComplete: the source reached its whole origin; it is synced now.
+  // kPartial: part of the origin answered; the rest is the last good state,
+  // so the source stays stale (and its staleness clock keeps running).
+  enum class Freshness { kComplete, kPartial };
+
   // Replaces everything `source` reported before. Calls the change listener
   // when the merged result changed.
-  void Update(const std::string& source, ServiceMap services);
+  void Update(const std::string& source, ServiceMap services,
+              Freshness freshness = Freshness::kComplete);
 
   // The source cannot reach its origin: its last good state keeps serving,
   // marked stale, until it reports again (or max staleness expires it).

@@ -74,6 +74,25 @@ TEST(Catalog, AStaleSourceKeepsServingUntilItsLimit) {
   EXPECT_EQ(catalog.Sources().at("k8s").state, SourceStatus::State::kSynced);
 }
 
+TEST(Catalog, APartialUpdateServesWhatAnsweredButStaysStale) {
+  Catalog catalog({"reg"});
+  catalog.Update("reg", {{"a", Service{{}, {At("10.0.0.1", 80, "reg")}}}});
+  catalog.ReportError("reg", "service b: HTTP 503");
+  catalog.Update("reg", {{"a", Service{{}, {At("10.0.0.2", 80, "reg")}}}},
+                 Catalog::Freshness::kPartial);
+  EXPECT_EQ(catalog.Current()->services.at("a").endpoints[0].address,
+            "10.0.0.2");
+  EXPECT_EQ(catalog.Sources().at("reg").state, SourceStatus::State::kStale);
+  // The staleness clock kept running: the limit still withdraws the source,
+  // and partial answers do not bring it back.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  catalog.ExpireStale({{"reg", std::chrono::milliseconds(1)}});
+  EXPECT_FALSE(catalog.Current()->services.contains("a"));
+  catalog.Update("reg", {{"a", Service{{}, {At("10.0.0.3", 80, "reg")}}}},
+                 Catalog::Freshness::kPartial);
+  EXPECT_FALSE(catalog.Current()->services.contains("a"));
+}
+
 TEST(Catalog, ReadinessRules) {
   Catalog catalog({"a", "b"});
   EXPECT_FALSE(catalog.AllAttempted());

@@ -281,7 +281,7 @@ TEST(RegistrySource, KeepsTheLastGoodEndpointsWhenTheRegistryTimesOut) {
   EXPECT_TRUE(Contains(status.last_error, "timed out"));
 }
 
-TEST(RegistrySource, OneFailingServiceHoldsBackTheWholeRound) {
+TEST(RegistrySource, OneFailingServiceDoesNotHoldBackTheOthers) {
   FakeRegistry registry;
   registry.Hosts("alpha", {Host("127.0.0.1", 8001)});
   registry.Hosts("beta", {Host("127.0.0.1", 9001)});
@@ -293,8 +293,9 @@ TEST(RegistrySource, OneFailingServiceHoldsBackTheWholeRound) {
   registry.Hosts("alpha", {Host("127.0.0.1", 8002)});
   registry.Set("beta", {503, "", false});
   source.PollOnce();
-  EXPECT_EQ(Ports(catalog, "alpha"), Ports_{8001});
-  EXPECT_EQ(Ports(catalog, "beta"), Ports_{9001});
+  EXPECT_EQ(Ports(catalog, "alpha"), Ports_{8002});  // alpha answered
+  EXPECT_EQ(Ports(catalog, "beta"), Ports_{9001});   // beta: last good
+  EXPECT_EQ(StatusOf(catalog).state, State::kStale);
   EXPECT_TRUE(Contains(StatusOf(catalog).last_error, "service beta: HTTP 503"));
   EXPECT_FALSE(Contains(StatusOf(catalog).last_error, "alpha"));
 

@@ -118,8 +118,13 @@ void RegistrySource::PollOnce() {
     }
   }
   if (!failures.empty()) {
-    // The catalog knows one state per source: publishing the services that
-    // did answer would mark the whole source fresh while some of it is not.
+    // The services that answered go out; the failing ones keep their last
+    // good endpoints, and the source stays stale until all answer again.
+    ServiceMap served = Served();
+    if (!published_ || served != published_map_) {
+      published_map_ = served;
+      catalog_->Update(name_, std::move(served), Catalog::Freshness::kPartial);
+    }
     catalog_->ReportError(name_, "registry " + client_.display_url() + ": " +
                                      JoinFirst(failures));
     published_ = false;
