@@ -18,7 +18,7 @@ E2E = pathlib.Path(__file__).resolve().parent
 if str(E2E) not in sys.path:
     sys.path.insert(0, str(E2E))
 
-from peers.util import Fatal, endpoints, wait_until  # noqa: E402,F401
+from peers.util import Fatal, endpoints, stop_process, wait_until  # noqa: E402,F401
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ATTACHE_BIN = os.environ.get("ATTACHE_BIN", str(ROOT / "build" / "attache"))
@@ -91,13 +91,7 @@ class Attache:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
 
     def restart(self):

@@ -7,22 +7,13 @@ import pytest
 
 from peers.backends import HttpBackend
 from peers.envoy import Envoy
-from peers.util import tail
+from peers.util import stopping_factory, tail
 
 
 @pytest.fixture
 def backend_factory():
     """make(name) -> HttpBackend answering `name`; all stopped at teardown."""
-    made = []
-
-    def make(name):
-        backend = HttpBackend(name)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        backend.stop()
+    yield from stopping_factory(HttpBackend)
 
 
 @pytest.fixture

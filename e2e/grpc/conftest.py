@@ -7,22 +7,13 @@ import uuid
 import pytest
 
 from peers.grpc_peers import GrpcEchoServer, XdsClient, write_bootstrap
-from peers.util import tail
+from peers.util import stopping_factory, tail
 
 
 @pytest.fixture
 def grpc_server_factory():
     """make(name) -> GrpcEchoServer answering `name`; all stopped at teardown."""
-    made = []
-
-    def make(name):
-        server = GrpcEchoServer(name)
-        made.append(server)
-        return server
-
-    yield make
-    for server in made:
-        server.stop()
+    yield from stopping_factory(GrpcEchoServer)
 
 
 @pytest.fixture(params=["python", "cpp"])

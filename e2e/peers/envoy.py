@@ -5,14 +5,13 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.parse
 
 import yaml
 
-from .util import Fatal, http_get, http_get_json, plain_request, tail, wait_until
+from .util import Fatal, http_get, http_get_json, plain_request, stop_process, tail, wait_until
 
 
 def envoy_binary():
@@ -185,13 +184,7 @@ class Envoy:
             raise AssertionError(f"{error}\n--- envoy log ---\n{tail(self.log_path)}") from None
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def log(self):

@@ -1,6 +1,8 @@
 """Small helpers shared by the peer fixtures (no pytest dependency)."""
 import http.client
 import json
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -34,6 +36,31 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}"
                          + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def stopping_factory(make_one):
+    """A pytest fixture body: yields make(*args) -> make_one(*args) and stops
+    everything made at teardown."""
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(make_one(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.stop()
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=10):
+    """Stops a peer process: `sig`, then SIGKILL if it lingers."""
+    if proc and proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def assert_loopback(host):

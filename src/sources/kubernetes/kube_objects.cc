@@ -141,14 +141,24 @@ bool Decode(const element& item, KubeEndpointSlice* slice, std::string* error) {
   return true;
 }
 
+// Parses `text` into `doc` (which lives as long as `parser`).
+bool ParseJson(simdjson::dom::parser& parser, std::string_view text,
+               std::string_view what, element* doc, std::string* error) {
+  const simdjson::padded_string padded(text);
+  if (auto code = parser.parse(padded).get(*doc); code != simdjson::SUCCESS) {
+    *error =
+        std::string(what) + " is not JSON: " + simdjson::error_message(code);
+    return false;
+  }
+  return true;
+}
+
 template <typename Object>
 std::optional<KubeList<Object>> DecodeList(std::string_view json,
                                            std::string* error) {
   simdjson::dom::parser parser;
   element doc;
-  const simdjson::padded_string padded(json);
-  if (auto code = parser.parse(padded).get(doc); code != simdjson::SUCCESS) {
-    *error = std::string("list is not JSON: ") + simdjson::error_message(code);
+  if (!ParseJson(parser, json, "list", &doc, error)) {
     return std::nullopt;
   }
   KubeList<Object> list;
@@ -179,10 +189,7 @@ std::optional<KubeWatchEvent<Object>> DecodeEvent(std::string_view line,
                                                   std::string* error) {
   simdjson::dom::parser parser;
   element doc;
-  const simdjson::padded_string padded(line);
-  if (auto code = parser.parse(padded).get(doc); code != simdjson::SUCCESS) {
-    *error = std::string("watch event is not JSON: ") +
-             simdjson::error_message(code);
+  if (!ParseJson(parser, line, "watch event", &doc, error)) {
     return std::nullopt;
   }
   KubeWatchEvent<Object> event;

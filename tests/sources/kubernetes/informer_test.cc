@@ -131,16 +131,26 @@ ClusterAccess Access(const std::string& url) {
   return access;
 }
 
+// A Services informer on `url` that records what it reports.
+struct Watched {
+  explicit Watched(const std::string& url)
+      : client(Access(url), std::chrono::seconds(5)),
+        informer(&client, "/api/v1/services", "", std::chrono::seconds(60),
+                 &DecodeServiceList, &DecodeServiceEvent, Record(&observed)) {}
+
+  KubeClient client;
+  Observed observed;
+  Informer<KubeService> informer;
+};
+
 TEST(Informer, ListsAllPagesThenAppliesWatchEvents) {
   FakeApiServer api(
       {{R"({"type":"ADDED","object":)" + ServiceJson("c", 82) + "}",
         R"({"type":"DELETED","object":)" + ServiceJson("a", 80) + "}",
         R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"12"}}})"}});
-  KubeClient client(Access(api.url()), std::chrono::seconds(5));
-  Observed observed;
-  Informer<KubeService> informer(&client, "/api/v1/services", "",
-                                 std::chrono::seconds(60), &DecodeServiceList,
-                                 &DecodeServiceEvent, Record(&observed));
+  Watched watched(api.url());
+  Observed& observed = watched.observed;
+  Informer<KubeService>& informer = watched.informer;
   ASSERT_TRUE(informer.List());
   {
     std::lock_guard lock(observed.mu);
@@ -159,11 +169,9 @@ TEST(Informer, ExpiredResourceVersionMeansAFreshList) {
   FakeApiServer api(
       {{R"({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}})"},
        {}});
-  KubeClient client(Access(api.url()), std::chrono::seconds(5));
-  Observed observed;
-  Informer<KubeService> informer(&client, "/api/v1/services", "",
-                                 std::chrono::seconds(60), &DecodeServiceList,
-                                 &DecodeServiceEvent, Record(&observed));
+  Watched watched(api.url());
+  Observed& observed = watched.observed;
+  Informer<KubeService>& informer = watched.informer;
   ASSERT_TRUE(informer.List());
   informer.Start(true);
   EXPECT_TRUE(observed.WaitFor(
@@ -175,11 +183,9 @@ TEST(Informer, ExpiredResourceVersionMeansAFreshList) {
 
 TEST(Informer, MalformedEventIsReportedAndTheStoreRelisted) {
   FakeApiServer api({{"{this is not json"}, {}});
-  KubeClient client(Access(api.url()), std::chrono::seconds(5));
-  Observed observed;
-  Informer<KubeService> informer(&client, "/api/v1/services", "",
-                                 std::chrono::seconds(60), &DecodeServiceList,
-                                 &DecodeServiceEvent, Record(&observed));
+  Watched watched(api.url());
+  Observed& observed = watched.observed;
+  Informer<KubeService>& informer = watched.informer;
   ASSERT_TRUE(informer.List());
   informer.Start(true);
   EXPECT_TRUE(observed.WaitFor(
@@ -191,11 +197,9 @@ TEST(Informer, MalformedEventIsReportedAndTheStoreRelisted) {
 }
 
 TEST(Informer, UnreachableServerFailsTheListWithoutThrowing) {
-  KubeClient client(Access("http://127.0.0.1:1"), std::chrono::seconds(2));
-  Observed observed;
-  Informer<KubeService> informer(&client, "/api/v1/services", "",
-                                 std::chrono::seconds(60), &DecodeServiceList,
-                                 &DecodeServiceEvent, Record(&observed));
+  Watched watched("http://127.0.0.1:1");
+  Observed& observed = watched.observed;
+  Informer<KubeService>& informer = watched.informer;
   EXPECT_FALSE(informer.List());
   std::lock_guard lock(observed.mu);
   ASSERT_EQ(observed.failures.size(), 1U);
