@@ -52,7 +52,9 @@ int Dump(const DumpArgs& args) {
     node.add_client_features(feature);
   }
   const nlohmann::json dump = attache::DumpForNode(
-      *catalog.Current(), attache::TranslateOptionsOf(config), node);
+      *attache::BuildSnapshotSet(catalog.Current(),
+                                 attache::TranslateOptionsOf(config), nullptr),
+      node);
   if (args.format == "yaml") {
     std::cout << attache::JsonToYaml(dump);
   } else {

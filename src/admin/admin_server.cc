@@ -28,6 +28,23 @@ AdminServer::AdminServer(Handlers handlers)
                                         httplib::Response& res) {
     res.set_content(handlers_.clients().dump(2) + "\n", "application/json");
   });
+  server_->Get(
+      "/debug/views", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(handlers_.views().dump(2) + "\n", "application/json");
+      });
+  server_->Get("/debug/config_dump", [this](const httplib::Request& req,
+                                            httplib::Response& res) {
+    const nlohmann::json dump = handlers_.config_dump(req.params);
+    if (dump.is_null()) {
+      res.status = 404;
+      res.set_content(
+          "no connected client has that node id; describe a node with "
+          "node_id, region, zone, user_agent and client_feature instead\n",
+          "text/plain");
+      return;
+    }
+    res.set_content(dump.dump(2) + "\n", "application/json");
+  });
 }
 
 AdminServer::~AdminServer() { Stop(); }

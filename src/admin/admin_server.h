@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +23,12 @@ class AdminServer {
     std::function<bool()> ready;              // all sources synced once
     std::function<nlohmann::json()> clients;  // /debug/clients
     std::function<nlohmann::json()> sources;  // /debug/sources
+    std::function<nlohmann::json()> views;    // /debug/views
+    // /debug/config_dump: what a node gets, from the query parameters; null
+    // when they name no connected node and describe none.
+    std::function<nlohmann::json(
+        const std::multimap<std::string, std::string>&)>
+        config_dump;
   };
 
   explicit AdminServer(Handlers handlers);

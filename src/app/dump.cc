@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <yaml-cpp/yaml.h>
 
+#include "envoy/service/discovery/v3/discovery.pb.h"
 #include "util/content_hash.h"
 #include "xds/cache/snapshot.h"
 
@@ -17,19 +18,19 @@ nlohmann::json ToJson(const google::protobuf::Message& message) {
   return nlohmann::json::parse(text);
 }
 
-template <typename Message>
-nlohmann::json ResourcesJson(const std::vector<Message>& messages,
-                             const ResourceMap& resources) {
+// Decodes the bytes clients receive, so the dump is exactly what is sent.
+nlohmann::json ResourcesJson(const ResourceMap& resources) {
   ContentHasher version;
+  nlohmann::json list = nlohmann::json::array();
   for (const auto& [name, resource] : resources) {
     version.Add(name);
     version.Add(resource->version);
-  }
-  nlohmann::json list = nlohmann::json::array();
-  for (const Message& message : messages) {
-    nlohmann::json entry = ToJson(message);
-    entry["@type"] = "type.googleapis.com/" + message.GetTypeName();
-    list.push_back(std::move(entry));
+    envoy::service::discovery::v3::DiscoveryResponse holder;
+    const grpc::Slice& field = resource->response_field;
+    if (holder.ParseFromArray(field.begin(), static_cast<int>(field.size())) &&
+        holder.resources_size() == 1) {
+      list.push_back(ToJson(holder.resources(0)));
+    }
   }
   return {{"version_info", HashHex(version.Finish())},
           {"resources", std::move(list)}};
@@ -65,25 +66,21 @@ YAML::Node ToYaml(const nlohmann::json& json) {
 
 }  // namespace
 
-nlohmann::json DumpForNode(const CatalogSnapshot& catalog,
-                           const TranslateOptions& options,
-                           const envoy::config::core::v3::Node& node) {
-  const Flavor flavor = FlavorOf(node);
-  const TranslatedResources translated = Translate(catalog, options, flavor);
-  const ViewSnapshotPtr view =
-      BuildViewSnapshot(catalog.generation, translated, nullptr);
+nlohmann::json DumpView(const ViewSnapshot& view) {
   nlohmann::json types = nlohmann::json::object();
-  types[std::string(TypeUrl(ResourceType::kCluster))] =
-      ResourcesJson(translated.clusters, view->Of(ResourceType::kCluster));
-  types[std::string(TypeUrl(ResourceType::kEndpoint))] =
-      ResourcesJson(translated.endpoints, view->Of(ResourceType::kEndpoint));
-  types[std::string(TypeUrl(ResourceType::kListener))] =
-      ResourcesJson(translated.listeners, view->Of(ResourceType::kListener));
-  types[std::string(TypeUrl(ResourceType::kRoute))] =
-      ResourcesJson(translated.routes, view->Of(ResourceType::kRoute));
-  return {{"node", ToJson(node)},
-          {"view", {{"flavor", FlavorName(flavor)}}},
+  for (ResourceType type : kAllResourceTypes) {
+    types[std::string(TypeUrl(type))] = ResourcesJson(view.Of(type));
+  }
+  return {{"view", ViewJson(view.key)},
+          {"generation", view.generation},
           {"resources", std::move(types)}};
+}
+
+nlohmann::json DumpForNode(const SnapshotSet& snapshots,
+                           const envoy::config::core::v3::Node& node) {
+  nlohmann::json dump = DumpView(*snapshots.View(ViewKeyOf(node)));
+  dump["node"] = ToJson(node);
+  return dump;
 }
 
 std::string JsonToYaml(const nlohmann::json& json) {

@@ -16,15 +16,10 @@ Pipeline::~Pipeline() { Stop(); }
 
 SnapshotSetPtr Pipeline::BuildNow() {
   const auto catalog = catalog_->Current();
-  if (last_ && last_->generation == catalog->generation) {
+  if (last_ && last_->generation() == catalog->generation) {
     return last_;
   }
-  const auto started = std::chrono::steady_clock::now();
-  last_ = BuildSnapshotSet(*catalog, options_, last_.get());
-  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - started);
-  spdlog::debug("catalog generation {}: {} services translated in {} us",
-                catalog->generation, catalog->services.size(), took.count());
+  last_ = BuildSnapshotSet(catalog, options_, last_);
   return last_;
 }
 
@@ -75,7 +70,18 @@ void Pipeline::Run() {
     }
     dirty_ = false;
     lock.unlock();
-    publish_(BuildNow());
+    const auto started = std::chrono::steady_clock::now();
+    const SnapshotSetPtr snapshots = BuildNow();
+    // Publishing translates every view a connected client needs.
+    publish_(snapshots);
+    snapshots->ForgetPrevious();
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started);
+    spdlog::debug(
+        "catalog generation {}: {} services, {} views translated and "
+        "published in {} us",
+        snapshots->generation(), snapshots->catalog().services.size(),
+        snapshots->BuiltViews().size(), took.count());
     lock.lock();
   }
 }

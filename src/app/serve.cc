@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
+#include "app/dump.h"
 #include "app/pipeline.h"
 #include "app/sources.h"
 #include "config/config_error.h"
@@ -17,6 +18,41 @@
 
 namespace attache {
 namespace {
+
+// What a node receives: a connected one by `node`, or one described by
+// node_id, region, zone, user_agent and client_feature (as `attache dump`).
+nlohmann::json ConfigDump(
+    const StreamRegistry& registry,
+    const std::multimap<std::string, std::string>& params) {
+  envoy::config::core::v3::Node node;
+  if (auto it = params.find("node"); it != params.end()) {
+    auto connected = registry.NodeOf(it->second);
+    if (!connected) {
+      return nullptr;
+    }
+    node = std::move(*connected);
+  } else {
+    bool described = false;
+    for (const auto& [key, value] : params) {
+      described = true;
+      if (key == "node_id") {
+        node.set_id(value);
+      } else if (key == "region") {
+        node.mutable_locality()->set_region(value);
+      } else if (key == "zone") {
+        node.mutable_locality()->set_zone(value);
+      } else if (key == "user_agent") {
+        node.set_user_agent_name(value);
+      } else if (key == "client_feature") {
+        node.add_client_features(value);
+      }
+    }
+    if (!described) {
+      return nullptr;
+    }
+  }
+  return DumpForNode(*registry.Current(), node);
+}
 
 nlohmann::json SourcesJson(const Catalog& catalog) {
   nlohmann::json sources = nlohmann::json::array();
@@ -67,7 +103,7 @@ int Serve(const Config& config, const ServeOptions& options) {
   }
   Pipeline pipeline(&catalog, TranslateOptionsOf(config), config.debounce,
                     config.max_delay);
-  XdsServer xds(pipeline.BuildNow());
+  XdsServer xds(pipeline.BuildNow(), config.xds_ttl);
   catalog.SetChangeListener([&pipeline] { pipeline.Notify(); });
   pipeline.Start([&xds](const SnapshotSetPtr& snapshots) {
     xds.registry().Publish(snapshots);
@@ -86,6 +122,11 @@ int Serve(const Config& config, const ServeOptions& options) {
           },
       .clients = [&xds] { return xds.registry().ClientsJson(); },
       .sources = [&catalog] { return SourcesJson(catalog); },
+      .views = [&xds] { return xds.registry().ViewsJson(); },
+      .config_dump =
+          [&xds](const std::multimap<std::string, std::string>& params) {
+            return ConfigDump(xds.registry(), params);
+          },
   });
   const int admin_port = admin.Start(config.admin_listen);
   spdlog::info("attache {} serving xDS on {}:{}, admin on http://{}:{}",

@@ -36,6 +36,9 @@ ServiceMap Catalog::Merge(const std::map<std::string, ServiceMap>& by_source) {
       if (!target.settings.lb_policy) {
         target.settings.lb_policy = service.settings.lb_policy;
       }
+      if (!target.settings.failover) {
+        target.settings.failover = service.settings.failover;
+      }
       auto& addresses = seen[name];
       for (const Endpoint& endpoint : service.endpoints) {
         if (addresses.emplace(endpoint.address, endpoint.port).second) {

@@ -40,4 +40,23 @@ std::string_view LbPolicyName(LbPolicy policy) {
   return "unknown";
 }
 
+std::optional<FailoverPolicy> ParseFailoverPolicy(std::string_view text) {
+  if (text == "flat") return FailoverPolicy::kFlat;
+  if (text == "zone-failover") return FailoverPolicy::kZoneFailover;
+  if (text == "weighted") return FailoverPolicy::kWeighted;
+  return std::nullopt;
+}
+
+std::string_view FailoverPolicyName(FailoverPolicy policy) {
+  switch (policy) {
+    case FailoverPolicy::kFlat:
+      return "flat";
+    case FailoverPolicy::kZoneFailover:
+      return "zone-failover";
+    case FailoverPolicy::kWeighted:
+      return "weighted";
+  }
+  return "unknown";
+}
+
 }  // namespace attache

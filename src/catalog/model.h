@@ -13,11 +13,17 @@ namespace attache {
 
 enum class Health { kHealthy, kDraining, kUnhealthy };
 enum class LbPolicy { kRoundRobin, kLeastRequest, kRingHash };
+// How a service's endpoints are ranked for a client, by the client's place:
+// flat (all equal), zone-failover (my zone, then my region, then the rest, as
+// priorities) or weighted (one priority, my zone gets a configured share).
+enum class FailoverPolicy { kFlat, kZoneFailover, kWeighted };
 
 std::optional<Health> ParseHealth(std::string_view text);
 std::optional<LbPolicy> ParseLbPolicy(std::string_view text);
 std::string_view HealthName(Health health);
 std::string_view LbPolicyName(LbPolicy policy);
+std::optional<FailoverPolicy> ParseFailoverPolicy(std::string_view text);
+std::string_view FailoverPolicyName(FailoverPolicy policy);
 
 struct Locality {
   std::string region;
@@ -47,6 +53,7 @@ struct Endpoint {
 struct ServiceSettings {
   std::optional<std::chrono::milliseconds> connect_timeout;
   std::optional<LbPolicy> lb_policy;
+  std::optional<FailoverPolicy> failover;
 
   bool operator==(const ServiceSettings&) const = default;
 };

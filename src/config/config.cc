@@ -240,9 +240,26 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
   if (!doc["xds"]) {
     xds.Fail("required key is missing");
   }
-  ExpectMap(doc["xds"], xds, {"listen"});
+  ExpectMap(doc["xds"], xds, {"listen", "resource_ttl", "heartbeat"});
   config.xds_listen =
       ParseListen(RequiredString(doc["xds"], "listen", xds), xds.Key("listen"));
+  config.xds_ttl.ttl =
+      OptionalDuration(doc["xds"], "resource_ttl", xds,
+                       std::chrono::milliseconds(1'000),
+                       std::chrono::milliseconds(int64_t{24} * 3'600'000))
+          .value_or(config.xds_ttl.ttl);
+  config.xds_ttl.heartbeat =
+      OptionalDuration(doc["xds"], "heartbeat", xds,
+                       std::chrono::milliseconds(100),
+                       std::chrono::milliseconds(int64_t{24} * 3'600'000))
+          .value_or(config.xds_ttl.ttl / 3);
+  if (config.xds_ttl.ttl.count() == 0 && doc["xds"]["heartbeat"]) {
+    xds.Key("heartbeat").Fail("needs xds.resource_ttl");
+  }
+  if (config.xds_ttl.ttl.count() > 0 &&
+      config.xds_ttl.heartbeat >= config.xds_ttl.ttl) {
+    xds.Key("heartbeat").Fail("must be shorter than xds.resource_ttl");
+  }
 
   if (const YAML::Node admin = doc["admin"]) {
     const YamlPath where = root.Key("admin");
@@ -276,7 +293,20 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
 
   if (const YAML::Node defaults = doc["defaults"]) {
     const YamlPath where = root.Key("defaults");
-    ExpectMap(defaults, where, {"connect_timeout", "lb_policy"});
+    ExpectMap(defaults, where,
+              {"connect_timeout", "lb_policy", "failover", "local_percent"});
+    if (auto failover = OptionalString(defaults, "failover", where)) {
+      auto parsed = ParseFailoverPolicy(*failover);
+      if (!parsed) {
+        where.Key("failover")
+            .Fail("must be flat, zone-failover or weighted, got \"" +
+                  *failover + "\"");
+      }
+      config.defaults.failover = *parsed;
+    }
+    if (auto percent = OptionalUint(defaults, "local_percent", where, 1, 100)) {
+      config.defaults.local_percent = static_cast<uint32_t>(*percent);
+    }
     config.defaults.connect_timeout =
         OptionalDuration(defaults, "connect_timeout", where, milliseconds(1),
                          milliseconds(3'600'000))

@@ -22,6 +22,15 @@ struct ListenAddress {
 struct ServiceDefaults {
   std::chrono::milliseconds connect_timeout{1000};
   LbPolicy lb_policy = LbPolicy::kRoundRobin;
+  FailoverPolicy failover = FailoverPolicy::kFlat;
+  // weighted: the percentage of a client's traffic kept in its own zone.
+  uint32_t local_percent = 80;
+};
+
+// Resource TTLs, only for clients that announce support; zero: none.
+struct TtlConfig {
+  std::chrono::milliseconds ttl{0};
+  std::chrono::milliseconds heartbeat{0};  // zero: ttl / 3
 };
 
 struct FileSourceConfig {
@@ -63,6 +72,7 @@ struct SourceConfig {
 struct Config {
   std::filesystem::path file;
   ListenAddress xds_listen;
+  TtlConfig xds_ttl;
   ListenAddress admin_listen{"127.0.0.1", 19000};
   std::chrono::milliseconds debounce{50};
   std::chrono::milliseconds max_delay{500};

@@ -1,6 +1,10 @@
 #include "translate/translate.h"
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <map>
+#include <set>
 
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
@@ -59,7 +63,75 @@ void SetMetadata(const Endpoint& endpoint, core_v3::Metadata* metadata) {
   }
 }
 
+uint32_t ClampWeight(uint64_t weight) {
+  return static_cast<uint32_t>(std::clamp<uint64_t>(weight, 1, UINT32_MAX));
+}
+
+// 0: the client's zone, 1: its region, 2: elsewhere.
+int Proximity(const ClientPlace& place, const Locality& locality) {
+  if (!place.zone.empty() && locality.zone == place.zone &&
+      locality.region == place.region) {
+    return 0;
+  }
+  if (!place.region.empty() && locality.region == place.region) {
+    return 1;
+  }
+  return 2;
+}
+
+// Priorities by (has a healthy endpoint, proximity), compacted to 0..n: a
+// zone whose endpoints are all unhealthy or draining ranks behind every
+// healthy level, so clients that fail over only on an empty priority (gRPC)
+// move at once, and Envoy does not depend on its overprovisioning factor.
+template <typename Group>
+std::vector<uint32_t> Priorities(const std::vector<Group>& groups) {
+  std::set<std::pair<bool, int>> ranks;
+  for (const Group& group : groups) {
+    ranks.emplace(!group.healthy, group.proximity);
+  }
+  std::vector<uint32_t> out;
+  out.reserve(groups.size());
+  for (const Group& group : groups) {
+    const auto at = ranks.find({!group.healthy, group.proximity});
+    out.push_back(static_cast<uint32_t>(std::distance(ranks.begin(), at)));
+  }
+  return out;
+}
+
+// Locality weights that give the client's zone `local_percent` of the total
+// and the other localities the rest, each in proportion to its endpoints'
+// weights. Without a local (or a remote) locality, plain proportions.
+template <typename Group>
+std::vector<uint32_t> SharedWeights(const std::vector<Group>& groups,
+                                    uint32_t local_percent) {
+  uint64_t local = 0;
+  uint64_t remote = 0;
+  for (const Group& group : groups) {
+    (group.proximity == 0 ? local : remote) += group.weight;
+  }
+  std::vector<uint32_t> out;
+  out.reserve(groups.size());
+  for (const Group& group : groups) {
+    if (local == 0 || remote == 0) {
+      out.push_back(ClampWeight(group.weight));
+      continue;
+    }
+    const bool is_local = group.proximity == 0;
+    const double share = is_local ? local_percent : 100.0 - local_percent;
+    const double total = static_cast<double>(is_local ? local : remote);
+    // Scaled so that shares keep two decimal places of precision.
+    out.push_back(ClampWeight(static_cast<uint64_t>(std::llround(
+        static_cast<double>(group.weight) / total * share * 100))));
+  }
+  return out;
+}
+
 }  // namespace
+
+FailoverPolicy FailoverOf(const Service& service,
+                          const ServiceDefaults& defaults) {
+  return service.settings.failover.value_or(defaults.failover);
+}
 
 std::string ClusterName(const std::string& name_template,
                         const std::string& service) {
@@ -86,11 +158,16 @@ cluster_v3::Cluster MakeCluster(const std::string& cluster_name,
       static_cast<int32_t>((timeout.count() % 1000) * 1'000'000));
   cluster.set_lb_policy(
       ToProto(service.settings.lb_policy.value_or(defaults.lb_policy)));
+  if (FailoverOf(service, defaults) == FailoverPolicy::kWeighted) {
+    // Envoy ignores locality weights unless told to use them.
+    cluster.mutable_common_lb_config()->mutable_locality_weighted_lb_config();
+  }
   return cluster;
 }
 
 endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
-    const std::string& cluster_name, const Service& service) {
+    const std::string& cluster_name, const Service& service,
+    FailoverPolicy policy, const ClientPlace& place, uint32_t local_percent) {
   // One LocalityLbEndpoints per locality, in locality order, endpoints by
   // address and port, so equal catalogs give equal bytes.
   std::map<Locality,
@@ -100,8 +177,32 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
     by_locality[endpoint.locality][{endpoint.address, endpoint.port}] =
         &endpoint;
   }
+  struct Group {
+    const Locality* locality;
+    uint64_t weight = 0;
+    bool healthy = false;
+    int proximity = 0;
+  };
+  std::vector<Group> groups;
+  for (const auto& [locality, endpoints] : by_locality) {
+    Group group{&locality};
+    for (const auto& [key, endpoint] : endpoints) {
+      group.weight += endpoint->weight;
+      group.healthy = group.healthy || endpoint->health == Health::kHealthy;
+    }
+    group.proximity = Proximity(place, locality);
+    groups.push_back(group);
+  }
+  const std::vector<uint32_t> priorities =
+      policy == FailoverPolicy::kZoneFailover ? Priorities(groups)
+                                              : std::vector<uint32_t>();
+  const std::vector<uint32_t> weights =
+      policy == FailoverPolicy::kWeighted ? SharedWeights(groups, local_percent)
+                                          : std::vector<uint32_t>();
+
   endpoint_v3::ClusterLoadAssignment assignment;
   assignment.set_cluster_name(cluster_name);
+  size_t index = 0;
   for (const auto& [locality, endpoints] : by_locality) {
     auto* group = assignment.add_endpoints();
     // Always present, even when empty: gRPC clients reject a missing one.
@@ -109,8 +210,6 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
     where->set_region(locality.region);
     where->set_zone(locality.zone);
     where->set_sub_zone(locality.sub_zone);
-    // gRPC clients drop localities without a positive weight.
-    uint64_t total_weight = 0;
     for (const auto& [key, endpoint] : endpoints) {
       auto* lb_endpoint = group->add_lb_endpoints();
       auto* socket = lb_endpoint->mutable_endpoint()
@@ -123,10 +222,14 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
         SetMetadata(*endpoint, lb_endpoint->mutable_metadata());
       }
       lb_endpoint->mutable_load_balancing_weight()->set_value(endpoint->weight);
-      total_weight += endpoint->weight;
     }
+    // gRPC clients drop localities without a positive weight.
     group->mutable_load_balancing_weight()->set_value(
-        static_cast<uint32_t>(std::min<uint64_t>(total_weight, UINT32_MAX)));
+        weights.empty() ? ClampWeight(groups[index].weight) : weights[index]);
+    if (!priorities.empty()) {
+      group->set_priority(priorities[index]);
+    }
+    ++index;
   }
   return assignment;
 }
@@ -162,19 +265,28 @@ envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(
   return config;
 }
 
-TranslatedResources Translate(const CatalogSnapshot& catalog,
-                              const TranslateOptions& options, Flavor flavor) {
-  TranslatedResources out;
-  std::map<std::string, const std::pair<const std::string, Service>*> clusters;
+namespace {
+
+// Services by cluster name, the order every resource list is emitted in.
+std::map<std::string, const std::pair<const std::string, Service>*>
+ByClusterName(const CatalogSnapshot& catalog, const TranslateOptions& options) {
+  std::map<std::string, const std::pair<const std::string, Service>*> out;
   for (const auto& entry : catalog.services) {
-    clusters.emplace(ClusterName(options.cluster_name_template, entry.first),
-                     &entry);
+    out.emplace(ClusterName(options.cluster_name_template, entry.first),
+                &entry);
   }
-  // Emitted in cluster-name order, which may differ from service order.
-  for (const auto& [cluster_name, entry] : clusters) {
+  return out;
+}
+
+}  // namespace
+
+TranslatedResources TranslateFlavor(const CatalogSnapshot& catalog,
+                                    const TranslateOptions& options,
+                                    Flavor flavor) {
+  TranslatedResources out;
+  for (const auto& [cluster_name, entry] : ByClusterName(catalog, options)) {
     out.clusters.push_back(
         MakeCluster(cluster_name, entry->second, options.defaults));
-    out.endpoints.push_back(MakeLoadAssignment(cluster_name, entry->second));
   }
   if (flavor == Flavor::kGrpc) {
     for (const auto& [service, unused] : catalog.services) {
@@ -184,6 +296,29 @@ TranslatedResources Translate(const CatalogSnapshot& catalog,
       out.routes.push_back(MakeRouteConfiguration(service, cluster_name));
     }
   }
+  return out;
+}
+
+std::vector<endpoint_v3::ClusterLoadAssignment> TranslateEndpoints(
+    const CatalogSnapshot& catalog, const TranslateOptions& options,
+    const ClientPlace& place, bool placed_only) {
+  std::vector<endpoint_v3::ClusterLoadAssignment> out;
+  for (const auto& [cluster_name, entry] : ByClusterName(catalog, options)) {
+    const FailoverPolicy policy = FailoverOf(entry->second, options.defaults);
+    if (placed_only && policy == FailoverPolicy::kFlat) {
+      continue;
+    }
+    out.push_back(MakeLoadAssignment(cluster_name, entry->second, policy, place,
+                                     options.defaults.local_percent));
+  }
+  return out;
+}
+
+TranslatedResources Translate(const CatalogSnapshot& catalog,
+                              const TranslateOptions& options,
+                              const ViewKey& view) {
+  TranslatedResources out = TranslateFlavor(catalog, options, view.flavor);
+  out.endpoints = TranslateEndpoints(catalog, options, view.place, false);
   return out;
 }
 

@@ -26,9 +26,26 @@ struct TranslatedResources {
   std::vector<envoy::config::route::v3::RouteConfiguration> routes;
 };
 
-// Pure: the same catalog, options and flavor always give equal output.
+// Pure: the same catalog, options and view always give equal output.
 TranslatedResources Translate(const CatalogSnapshot& catalog,
-                              const TranslateOptions& options, Flavor flavor);
+                              const TranslateOptions& options,
+                              const ViewKey& view);
+
+// What depends on the flavor only: clusters, listeners and routes.
+TranslatedResources TranslateFlavor(const CatalogSnapshot& catalog,
+                                    const TranslateOptions& options,
+                                    Flavor flavor);
+
+// The load assignments as seen from `place`. With `placed_only`, only those
+// of services whose failover policy depends on where the client is; the
+// others are the same from everywhere.
+std::vector<envoy::config::endpoint::v3::ClusterLoadAssignment>
+TranslateEndpoints(const CatalogSnapshot& catalog,
+                   const TranslateOptions& options, const ClientPlace& place,
+                   bool placed_only);
+
+FailoverPolicy FailoverOf(const Service& service,
+                          const ServiceDefaults& defaults);
 
 std::string ClusterName(const std::string& name_template,
                         const std::string& service);
@@ -36,8 +53,15 @@ std::string ClusterName(const std::string& name_template,
 envoy::config::cluster::v3::Cluster MakeCluster(
     const std::string& cluster_name, const Service& service,
     const ServiceDefaults& defaults);
+// flat: every locality at priority 0, weighted by its endpoints' weights.
+// zone-failover: the client's zone at priority 0, its region at 1, the rest
+// at 2; a level without a healthy endpoint goes behind the healthy ones, and
+// priorities are compacted to 0..n. weighted: one priority; the client's zone
+// gets `local_percent` of the locality weight, the rest share the remainder.
 envoy::config::endpoint::v3::ClusterLoadAssignment MakeLoadAssignment(
-    const std::string& cluster_name, const Service& service);
+    const std::string& cluster_name, const Service& service,
+    FailoverPolicy policy = FailoverPolicy::kFlat,
+    const ClientPlace& place = {}, uint32_t local_percent = 80);
 envoy::config::listener::v3::Listener MakeApiListener(
     const std::string& service);
 envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(

@@ -4,8 +4,28 @@
 #include <cctype>
 
 namespace attache {
+namespace {
+
+std::string MetadataString(const envoy::config::core::v3::Node& node,
+                           std::string_view key) {
+  const auto& fields = node.metadata().fields();
+  auto it = fields.find(std::string(key));
+  if (it == fields.end() || !it->second.has_string_value()) {
+    return "";
+  }
+  return it->second.string_value();
+}
+
+}  // namespace
 
 Flavor FlavorOf(const envoy::config::core::v3::Node& node) {
+  const std::string forced = MetadataString(node, kFlavorMetadataKey);
+  if (forced == "grpc") {
+    return Flavor::kGrpc;
+  }
+  if (forced == "envoy") {
+    return Flavor::kEnvoy;
+  }
   std::string agent = node.user_agent_name();
   std::transform(agent.begin(), agent.end(), agent.begin(),
                  [](unsigned char c) { return std::tolower(c); });
@@ -22,6 +42,33 @@ Flavor FlavorOf(const envoy::config::core::v3::Node& node) {
 
 std::string_view FlavorName(Flavor flavor) {
   return flavor == Flavor::kGrpc ? "grpc" : "envoy";
+}
+
+ViewKey ViewKeyOf(const envoy::config::core::v3::Node& node) {
+  ViewKey key;
+  key.flavor = FlavorOf(node);
+  key.place.region = node.locality().region();
+  key.place.zone = node.locality().zone();
+  if (key.place.region.empty() && key.place.zone.empty()) {
+    key.place.region = MetadataString(node, kRegionMetadataKey);
+    key.place.zone = MetadataString(node, kZoneMetadataKey);
+  }
+  return key;
+}
+
+std::string ViewName(const ViewKey& key) {
+  std::string name(FlavorName(key.flavor));
+  if (!key.place.region.empty() || !key.place.zone.empty()) {
+    name += "/" + key.place.region + "/" + key.place.zone;
+  }
+  return name;
+}
+
+nlohmann::json ViewJson(const ViewKey& key) {
+  return {{"name", ViewName(key)},
+          {"flavor", FlavorName(key.flavor)},
+          {"region", key.place.region},
+          {"zone", key.place.zone}};
 }
 
 }  // namespace attache

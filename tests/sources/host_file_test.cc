@@ -92,7 +92,10 @@ TEST(HostFile, ErrorsNameFileKeyAndProblem) {
             "mapping");
   EXPECT_EQ(ErrorOf("services: {echo: {endpoint: []}}\n"),
             "hosts.yaml: services.echo.endpoint: unknown key (expected one "
-            "of: endpoints, connect_timeout, lb_policy)");
+            "of: endpoints, connect_timeout, lb_policy, failover)");
+  EXPECT_EQ(ErrorOf("services: {echo: {failover: nearest}}\n"),
+            "hosts.yaml: services.echo.failover: must be flat, zone-failover "
+            "or weighted, got \"nearest\"");
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ CatalogSnapshot Sample() {
 }
 
 TEST(Translate, EnvoyGetsEdsClustersAndAssignmentsOnly) {
-  const auto out = Translate(Sample(), TranslateOptions{}, Flavor::kEnvoy);
+  const auto out =
+      Translate(Sample(), TranslateOptions{}, ViewKey{Flavor::kEnvoy, {}});
   ASSERT_EQ(out.clusters.size(), 2U);
   EXPECT_TRUE(out.listeners.empty());
   EXPECT_TRUE(out.routes.empty());
@@ -53,7 +54,8 @@ TEST(Translate, EnvoyGetsEdsClustersAndAssignmentsOnly) {
 }
 
 TEST(Translate, LoadAssignmentGroupsByLocalityInOrder) {
-  const auto out = Translate(Sample(), TranslateOptions{}, Flavor::kEnvoy);
+  const auto out =
+      Translate(Sample(), TranslateOptions{}, ViewKey{Flavor::kEnvoy, {}});
   const auto& echo = out.endpoints[1];
   EXPECT_EQ(echo.cluster_name(), "echo");
   ASSERT_EQ(echo.endpoints_size(), 2);
@@ -76,7 +78,8 @@ TEST(Translate, LoadAssignmentGroupsByLocalityInOrder) {
 TEST(Translate, EndpointsWithoutLocalityStillCarryALocality) {
   CatalogSnapshot catalog;
   catalog.services["plain"].endpoints = {At("10.0.0.1", 80, {})};
-  const auto out = Translate(catalog, TranslateOptions{}, Flavor::kGrpc);
+  const auto out =
+      Translate(catalog, TranslateOptions{}, ViewKey{Flavor::kGrpc, {}});
   ASSERT_EQ(out.endpoints[0].endpoints_size(), 1);
   EXPECT_TRUE(out.endpoints[0].endpoints(0).has_locality());
   EXPECT_GT(out.endpoints[0].endpoints(0).load_balancing_weight().value(), 0U);
@@ -85,7 +88,7 @@ TEST(Translate, EndpointsWithoutLocalityStillCarryALocality) {
 TEST(Translate, GrpcGetsApiListenerAndRoute) {
   TranslateOptions options;
   options.cluster_name_template = "legacy-{service}";
-  const auto out = Translate(Sample(), options, Flavor::kGrpc);
+  const auto out = Translate(Sample(), options, ViewKey{Flavor::kGrpc, {}});
   ASSERT_EQ(out.listeners.size(), 2U);
   const auto& listener = out.listeners[1];
   EXPECT_EQ(listener.name(), "echo");
@@ -110,8 +113,10 @@ TEST(Translate, EqualCatalogsGiveEqualOutput) {
   CatalogSnapshot reordered = Sample();
   std::reverse(reordered.services["echo"].endpoints.begin(),
                reordered.services["echo"].endpoints.end());
-  const auto a = Translate(Sample(), TranslateOptions{}, Flavor::kGrpc);
-  const auto b = Translate(reordered, TranslateOptions{}, Flavor::kGrpc);
+  const auto a =
+      Translate(Sample(), TranslateOptions{}, ViewKey{Flavor::kGrpc, {}});
+  const auto b =
+      Translate(reordered, TranslateOptions{}, ViewKey{Flavor::kGrpc, {}});
   ASSERT_EQ(a.endpoints.size(), b.endpoints.size());
   for (size_t i = 0; i < a.endpoints.size(); ++i) {
     EXPECT_EQ(a.endpoints[i].SerializeAsString(),

@@ -44,7 +44,7 @@ TEST(Snapshot, OnlyChangedResourcesGetNewVersionsAndUnchangedAreShared) {
   const auto before =
       BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);
   const auto after =
-      BuildSnapshotSet(CatalogWith(81, 2), TranslateOptions{}, before.get());
+      BuildSnapshotSet(CatalogWith(81, 2), TranslateOptions{}, before);
   const auto& old_eds =
       before->For(Flavor::kEnvoy)->Of(ResourceType::kEndpoint);
   const auto& new_eds = after->For(Flavor::kEnvoy)->Of(ResourceType::kEndpoint);

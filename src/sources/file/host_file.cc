@@ -49,7 +49,8 @@ Service ParseService(const YAML::Node& node, const YamlPath& where,
   if (node.IsNull()) {
     return service;  // a service with no endpoints yet
   }
-  ExpectMap(node, where, {"endpoints", "connect_timeout", "lb_policy"});
+  ExpectMap(node, where,
+            {"endpoints", "connect_timeout", "lb_policy", "failover"});
   using std::chrono::milliseconds;
   service.settings.connect_timeout = OptionalDuration(
       node, "connect_timeout", where, milliseconds(1), milliseconds(3'600'000));
@@ -59,6 +60,14 @@ Service ParseService(const YAML::Node& node, const YamlPath& where,
       where.Key("lb_policy")
           .Fail("must be ROUND_ROBIN, LEAST_REQUEST or RING_HASH, got \"" +
                 *policy + "\"");
+    }
+  }
+  if (auto failover = OptionalString(node, "failover", where)) {
+    service.settings.failover = ParseFailoverPolicy(*failover);
+    if (!service.settings.failover) {
+      where.Key("failover")
+          .Fail("must be flat, zone-failover or weighted, got \"" + *failover +
+                "\"");
     }
   }
   const YAML::Node endpoints = node["endpoints"];

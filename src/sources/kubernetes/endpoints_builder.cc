@@ -48,12 +48,18 @@ ServiceMap BuildServiceMap(const std::vector<const KubeService*>& services,
         ports.push_back(&port);
       }
     }
+    std::optional<FailoverPolicy> failover;
+    if (auto it = service->annotations.find(kFailoverAnnotation);
+        it != service->annotations.end()) {
+      failover = ParseFailoverPolicy(it->second);
+    }
     const std::string base = service->name + "." + service->ns;
     const auto& matching = slices_of[{service->ns, service->name}];
     for (const KubeServicePort* port : ports) {
       const std::string name =
           ports.size() == 1 ? base : base + ":" + PortKey(*port);
       Service& entry = out[name];
+      entry.settings.failover = failover;
       std::set<std::pair<std::string, uint32_t>> seen;
       for (const KubeEndpointSlice* slice : matching) {
         // The slice port for this service port carries the same name.

@@ -13,6 +13,9 @@ namespace attache {
 // Annotation on a Service: "false" keeps it out of the mesh; with
 // `export: annotated`, only Services with "true" are in.
 inline constexpr const char* kExportAnnotation = "attache.io/export";
+// Annotation on a Service: its failover policy (flat, zone-failover or
+// weighted); an unknown value is ignored and the default applies.
+inline constexpr const char* kFailoverAnnotation = "attache.io/failover";
 
 // Pure: Services and EndpointSlices of one cluster -> catalog services.
 // A Service with one port is "<name>.<namespace>"; with several, each port is

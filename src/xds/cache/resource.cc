@@ -31,6 +31,7 @@ ResourcePtr MakeResource(ResourceType type, const std::string& name,
   resource->name = name;
   resource->version = HashHex(ContentHash(body));
   resource->response_field = grpc::Slice(field);
+  resource->any_offset = field.size() - any.size();
   resource->message_size = body.size();
   return resource;
 }

@@ -18,7 +18,14 @@ struct Resource {
   std::string name;
   std::string version;  // hash of the serialized message, hex
   grpc::Slice response_field;
+  size_t any_offset = 0;  // where the Any starts in response_field
   size_t message_size = 0;
+
+  // The Any (type_url and serialized message), shared, for responses that
+  // wrap it (delta Resource, SotW Resource with a TTL).
+  grpc::Slice Any() const {
+    return response_field.sub(any_offset, response_field.size());
+  }
 };
 using ResourcePtr = std::shared_ptr<const Resource>;
 using ResourceMap = std::map<std::string, ResourcePtr, std::less<>>;

@@ -2,44 +2,88 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "translate/translate.h"
 #include "xds/cache/resource.h"
 
 namespace attache {
 
-// The immutable resource set of one view at one catalog generation.
+using ResourceMapPtr = std::shared_ptr<const ResourceMap>;
+
+// The immutable resource set of one view at one catalog generation. Maps are
+// shared: every view of a flavor holds the same clusters, every view of a
+// place the same load assignments.
 struct ViewSnapshot {
   uint64_t generation = 0;
-  std::array<ResourceMap, kResourceTypeCount> resources;
+  ViewKey key;
+  std::array<ResourceMapPtr, kResourceTypeCount> resources;
 
   const ResourceMap& Of(ResourceType type) const {
-    return resources[Index(type)];
+    return *resources[Index(type)];
   }
 };
 using ViewSnapshotPtr = std::shared_ptr<const ViewSnapshot>;
 
-// Every view's snapshot for one catalog generation.
-struct SnapshotSet {
-  uint64_t generation = 0;
-  std::array<ViewSnapshotPtr, kAllFlavors.size()> views;
+// Every view of one catalog generation. A view is translated when the first
+// client that needs it asks, then shared by all its clients; views no client
+// needs are never built. Resources whose bytes did not change since the
+// previous generation are reused as they are, so their buffers stay shared.
+class SnapshotSet {
+ public:
+  SnapshotSet(std::shared_ptr<const CatalogSnapshot> catalog,
+              TranslateOptions options,
+              std::shared_ptr<const SnapshotSet> previous);
 
-  const ViewSnapshotPtr& For(Flavor flavor) const {
-    return views[static_cast<size_t>(flavor)];
-  }
+  uint64_t generation() const { return catalog_->generation; }
+  const CatalogSnapshot& catalog() const { return *catalog_; }
+
+  ViewSnapshotPtr View(const ViewKey& key) const;
+  ViewSnapshotPtr For(Flavor flavor) const { return View(ViewKey{flavor, {}}); }
+  // The views built so far, in key order.
+  std::vector<ViewKey> BuiltViews() const;
+  // Called once the set was published: later views gain little from reuse,
+  // and holding the previous set would keep every generation alive.
+  void ForgetPrevious() const;
+
+ private:
+  template <typename T>
+  struct Slot {
+    std::mutex mu;
+    std::shared_ptr<const T> value;
+  };
+  struct FlavorMaps {
+    ResourceMapPtr clusters;
+    ResourceMapPtr listeners;
+    ResourceMapPtr routes;
+  };
+
+  std::shared_ptr<const FlavorMaps> Flavored(Flavor flavor) const;
+  ResourceMapPtr Endpoints(const ClientPlace& place) const;
+  std::shared_ptr<const FlavorMaps> PeekFlavored(Flavor flavor) const;
+  ResourceMapPtr PeekEndpoints(const ClientPlace& place) const;
+  std::shared_ptr<const SnapshotSet> Previous() const;
+
+  const std::shared_ptr<const CatalogSnapshot> catalog_;
+  const TranslateOptions options_;
+
+  mutable std::mutex mu_;  // guards the slot maps, never held while building
+  mutable std::shared_ptr<const SnapshotSet> previous_;
+  mutable std::map<Flavor, std::shared_ptr<Slot<FlavorMaps>>> flavors_;
+  mutable std::map<ClientPlace, std::shared_ptr<Slot<ResourceMap>>> endpoints_;
+  mutable std::map<ViewKey, std::shared_ptr<Slot<ViewSnapshot>>> views_;
 };
 using SnapshotSetPtr = std::shared_ptr<const SnapshotSet>;
 
-// Serializes a view's translated resources. Resources whose bytes did not
-// change since `previous` are reused as they are, so their shared buffers
-// (and every response that holds them) stay valid and nothing is copied.
-ViewSnapshotPtr BuildViewSnapshot(uint64_t generation,
-                                  const TranslatedResources& translated,
-                                  const ViewSnapshot* previous);
-
+SnapshotSetPtr BuildSnapshotSet(std::shared_ptr<const CatalogSnapshot> catalog,
+                                const TranslateOptions& options,
+                                SnapshotSetPtr previous);
+// For tests and one-off tools: copies the catalog.
 SnapshotSetPtr BuildSnapshotSet(const CatalogSnapshot& catalog,
                                 const TranslateOptions& options,
-                                const SnapshotSet* previous);
+                                SnapshotSetPtr previous);
 
 }  // namespace attache

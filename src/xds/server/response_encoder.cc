@@ -5,21 +5,119 @@
 #include "xds/cache/wire.h"
 
 namespace attache {
+namespace {
 
-grpc::ByteBuffer EncodeResponse(const PendingResponse& response) {
+constexpr std::string_view kResourceTypeUrl =
+    "type.googleapis.com/envoy.service.discovery.v3.Resource";
+
+std::string ControlPlane() {
+  std::string control_plane;
+  AppendBytesField(&control_plane, 1, "attache/" ATTACHE_VERSION);
+  return control_plane;
+}
+
+// google.protobuf.Duration of `ms`, as the bytes of a message field.
+std::string TtlField(uint32_t field, uint64_t ms) {
+  std::string duration;
+  if (ms / 1000 != 0) {
+    AppendVarint(&duration, (1U << 3U) | 0U);  // seconds, varint
+    AppendVarint(&duration, ms / 1000);
+  }
+  if (ms % 1000 != 0) {
+    AppendVarint(&duration, (2U << 3U) | 0U);  // nanos, varint
+    AppendVarint(&duration, (ms % 1000) * 1'000'000);
+  }
+  std::string out;
+  AppendBytesField(&out, field, duration);
+  return out;
+}
+
+// Appends a discovery Resource (version 1, resource 2, name 3, ttl 6) as
+// field `field` of the enclosing message: a small slice with everything but
+// the Any, the shared Any itself, then the TTL.
+void AppendWrapped(uint32_t field, const Resource& resource, bool with_body,
+                   const std::string& ttl, std::vector<grpc::Slice>* slices,
+                   std::string_view outer_any_type = {}) {
+  std::string head;
+  AppendBytesField(&head, 3, resource.name);
+  AppendBytesField(&head, 1, resource.version);
+  const size_t any_size = resource.response_field.size() - resource.any_offset;
+  std::string body_tag;
+  if (with_body) {
+    AppendVarint(&body_tag, (2U << 3U) | 2U);
+    AppendVarint(&body_tag, any_size);
+  }
+  const size_t message_size =
+      head.size() + body_tag.size() + (with_body ? any_size : 0) + ttl.size();
+  std::string prefix;
+  if (outer_any_type.empty()) {
+    AppendVarint(&prefix, (uint64_t{field} << 3U) | 2U);
+    AppendVarint(&prefix, message_size);
+  } else {
+    // SotW: the Resource travels inside an Any of its own.
+    std::string type_field;
+    AppendBytesField(&type_field, 1, outer_any_type);
+    std::string value_tag;
+    AppendVarint(&value_tag, (2U << 3U) | 2U);
+    AppendVarint(&value_tag, message_size);
+    AppendVarint(&prefix, (uint64_t{field} << 3U) | 2U);
+    AppendVarint(&prefix, type_field.size() + value_tag.size() + message_size);
+    prefix += type_field;
+    prefix += value_tag;
+  }
+  prefix += head;
+  prefix += body_tag;
+  slices->emplace_back(prefix);
+  if (with_body) {
+    slices->push_back(resource.Any());  // a reference, not a copy
+  }
+  if (!ttl.empty()) {
+    slices->emplace_back(ttl);
+  }
+}
+
+}  // namespace
+
+grpc::ByteBuffer EncodeResponse(const PendingResponse& response,
+                                const ClientTtl& ttl) {
   std::string header;
   AppendBytesField(&header, 1, response.version_info);
   AppendBytesField(&header, 4, TypeUrl(response.type));
   AppendBytesField(&header, 5, response.nonce);
-  std::string control_plane;
-  AppendBytesField(&control_plane, 1, "attache/" ATTACHE_VERSION);
-  AppendBytesField(&header, 6, control_plane);
+  AppendBytesField(&header, 6, ControlPlane());
 
   std::vector<grpc::Slice> slices;
   slices.reserve(response.resources.size() + 1);
   slices.emplace_back(header);
+  const bool wrap = ttl.ttl_ms != 0 && ttl.resource_in_sotw;
+  const std::string ttl_bytes = wrap ? TtlField(6, ttl.ttl_ms) : "";
   for (const ResourcePtr& resource : response.resources) {
-    slices.push_back(resource->response_field);  // a reference, not a copy
+    if (wrap) {
+      AppendWrapped(2, *resource, true, ttl_bytes, &slices, kResourceTypeUrl);
+    } else {
+      slices.push_back(resource->response_field);  // a reference, not a copy
+    }
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+grpc::ByteBuffer EncodeDeltaResponse(const PendingDeltaResponse& response,
+                                     const ClientTtl& ttl) {
+  std::string header;
+  AppendBytesField(&header, 1, response.system_version_info);
+  AppendBytesField(&header, 4, TypeUrl(response.type));
+  AppendBytesField(&header, 5, response.nonce);
+  for (const std::string& name : response.removed) {
+    AppendBytesField(&header, 6, name);
+  }
+  AppendBytesField(&header, 7, ControlPlane());
+
+  std::vector<grpc::Slice> slices;
+  slices.reserve(response.resources.size() * 3 + 1);
+  slices.emplace_back(header);
+  const std::string ttl_bytes = ttl.ttl_ms != 0 ? TtlField(6, ttl.ttl_ms) : "";
+  for (const ResourcePtr& resource : response.resources) {
+    AppendWrapped(2, *resource, !response.heartbeat, ttl_bytes, &slices);
   }
   return grpc::ByteBuffer(slices.data(), slices.size());
 }

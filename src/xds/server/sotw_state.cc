@@ -19,19 +19,19 @@ std::string VersionOf(
 
 }  // namespace
 
-std::string_view RequestKindName(SotwState::RequestKind kind) {
+std::string_view RequestKindName(RequestKind kind) {
   switch (kind) {
-    case SotwState::RequestKind::kInitial:
+    case RequestKind::kInitial:
       return "initial";
-    case SotwState::RequestKind::kAck:
+    case RequestKind::kAck:
       return "ACK";
-    case SotwState::RequestKind::kNack:
+    case RequestKind::kNack:
       return "NACK";
-    case SotwState::RequestKind::kUpdate:
+    case RequestKind::kUpdate:
       return "update";
-    case SotwState::RequestKind::kStale:
+    case RequestKind::kStale:
       return "stale";
-    case SotwState::RequestKind::kIgnored:
+    case RequestKind::kIgnored:
       return "ignored";
   }
   return "?";

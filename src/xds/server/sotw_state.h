@@ -10,19 +10,9 @@
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "xds/cache/snapshot.h"
+#include "xds/server/stream_types.h"
 
 namespace attache {
-
-// Responses that may be split are kept under gRPC's default 4 MiB limit,
-// with room for the envelope.
-inline constexpr size_t kMaxResponseBytes = (4U << 20U) - (64U << 10U);
-
-struct NackRecord {
-  std::string version_info;  // the last version the client accepted
-  std::string nonce;
-  int32_t code = 0;
-  std::string message;
-};
 
 // What one stream knows about one resource type.
 struct TypeState {
@@ -64,12 +54,8 @@ struct PendingResponse {
 // flight; the next one carries the newest state once the client answered.
 class SotwState {
  public:
-  enum class RequestKind { kInitial, kAck, kNack, kUpdate, kStale, kIgnored };
-  struct RequestOutcome {
-    RequestKind kind = RequestKind::kIgnored;
-    std::optional<ResourceType> type;
-    std::string error;  // non-empty: fail the stream with INVALID_ARGUMENT
-  };
+  using RequestKind = attache::RequestKind;
+  using RequestOutcome = attache::RequestOutcome;
 
   // `only_type` is set on the per-type services (CDS, EDS, LDS, RDS).
   explicit SotwState(std::optional<ResourceType> only_type = std::nullopt)
@@ -105,7 +91,5 @@ class SotwState {
   std::array<TypeState, kResourceTypeCount> types_;
   uint64_t nonce_counter_ = 0;
 };
-
-std::string_view RequestKindName(SotwState::RequestKind kind);
 
 }  // namespace attache

@@ -8,30 +8,50 @@
 #include <map>
 #include <stdexcept>
 
-#include "xds/server/sotw_stream.h"
+#include "xds/server/xds_stream.h"
 
 namespace attache {
 namespace {
 
-// Method path -> the resource type a per-type service carries (nullopt: ADS).
-const std::map<std::string, std::optional<ResourceType>, std::less<>>&
-SotwMethods() {
-  static const auto* methods =
-      new std::map<std::string, std::optional<ResourceType>, std::less<>>{
-          {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
-           "StreamAggregatedResources",
-           std::nullopt},
-          {"/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
-           ResourceType::kCluster},
-          {"/envoy.service.endpoint.v3.EndpointDiscoveryService/"
-           "StreamEndpoints",
-           ResourceType::kEndpoint},
-          {"/envoy.service.listener.v3.ListenerDiscoveryService/"
-           "StreamListeners",
-           ResourceType::kListener},
-          {"/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes",
-           ResourceType::kRoute},
-      };
+struct Method {
+  bool delta = false;
+  std::optional<ResourceType> only_type;  // nullopt: ADS
+};
+
+// Every xDS method attache serves, by path.
+const std::map<std::string, Method, std::less<>>& Methods() {
+  static const auto* methods = [] {
+    auto* out = new std::map<std::string, Method, std::less<>>{
+        {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+         "StreamAggregatedResources",
+         {false, std::nullopt}},
+        {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+         "DeltaAggregatedResources",
+         {true, std::nullopt}},
+    };
+    struct PerType {
+      const char* service;
+      const char* noun;
+      ResourceType type;
+    };
+    for (const PerType& per_type :
+         {PerType{"cluster.v3.ClusterDiscoveryService", "Clusters",
+                  ResourceType::kCluster},
+          PerType{"endpoint.v3.EndpointDiscoveryService", "Endpoints",
+                  ResourceType::kEndpoint},
+          PerType{"listener.v3.ListenerDiscoveryService", "Listeners",
+                  ResourceType::kListener},
+          PerType{"route.v3.RouteDiscoveryService", "Routes",
+                  ResourceType::kRoute}}) {
+      const std::string prefix =
+          std::string("/envoy.service.") + per_type.service + "/";
+      out->emplace(prefix + "Stream" + per_type.noun,
+                   Method{false, per_type.type});
+      out->emplace(prefix + "Delta" + per_type.noun,
+                   Method{true, per_type.type});
+    }
+    return out;
+  }();
   return *methods;
 }
 
@@ -52,22 +72,25 @@ class XdsServer::Service final : public grpc::CallbackGenericService {
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override {
-    const auto& methods = SotwMethods();
+    const auto& methods = Methods();
     auto it = methods.find(context->method());
     if (it == methods.end()) {
       spdlog::debug("xds: unimplemented method {} from {}", context->method(),
                     context->peer());
       return new Unimplemented(context->method());
     }
-    return SotwStream::Open(registry_, context, it->second);
+    const Method& method = it->second;
+    return XdsStream::Open(registry_, context,
+                           method.delta ? MakeDeltaProtocol(method.only_type)
+                                        : MakeSotwProtocol(method.only_type));
   }
 
  private:
   StreamRegistry* registry_;
 };
 
-XdsServer::XdsServer(SnapshotSetPtr initial)
-    : registry_(std::move(initial)),
+XdsServer::XdsServer(SnapshotSetPtr initial, TtlConfig ttl)
+    : registry_(std::move(initial), ttl),
       service_(std::make_unique<Service>(&registry_)) {}
 
 XdsServer::~XdsServer() { Shutdown(std::chrono::milliseconds(0)); }
@@ -86,10 +109,34 @@ int XdsServer::Start(const std::string& address) {
   if (!server_ || port == 0) {
     throw std::runtime_error("cannot listen for xDS on " + address);
   }
+  if (registry_.ttl().ttl.count() > 0) {
+    heartbeats_ = std::thread([this] { SendHeartbeats(); });
+  }
   return port;
 }
 
+void XdsServer::SendHeartbeats() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (wake_.wait_for(lock, registry_.ttl().heartbeat,
+                       [this] { return stopping_; })) {
+      return;
+    }
+    lock.unlock();
+    registry_.Heartbeat();
+    lock.lock();
+  }
+}
+
 void XdsServer::Shutdown(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (heartbeats_.joinable()) {
+    heartbeats_.join();
+  }
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_.reset();

@@ -3,19 +3,22 @@
 #include <grpcpp/server.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "xds/server/stream_registry.h"
 
 namespace attache {
 
-// The gRPC server for xDS: ADS and the per-type state-of-the-world services,
-// all on one generic callback service so that responses can be assembled
-// from shared bytes instead of per-stream messages.
+// The gRPC server for xDS: ADS and the per-type services, state of the world
+// and delta, all on one generic callback service so that responses can be
+// assembled from shared bytes instead of per-stream messages.
 class XdsServer {
  public:
-  explicit XdsServer(SnapshotSetPtr initial);
+  XdsServer(SnapshotSetPtr initial, TtlConfig ttl = {});
   ~XdsServer();
   XdsServer(const XdsServer&) = delete;
   XdsServer& operator=(const XdsServer&) = delete;
@@ -29,10 +32,16 @@ class XdsServer {
 
  private:
   class Service;
+  void SendHeartbeats();
 
   StreamRegistry registry_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread heartbeats_;
 };
 
 }  // namespace attache

@@ -13,30 +13,33 @@
 #include "envoy/config/core/v3/base.pb.h"
 #include "translate/view.h"
 #include "xds/cache/snapshot.h"
-#include "xds/server/sotw_state.h"
+#include "xds/server/stream_protocol.h"
 
 namespace attache {
 
 class StreamRegistry;
 
-// One state-of-the-world xDS stream (ADS or a per-type service) on gRPC's
-// callback API. The protocol lives in SotwState; this class moves bytes and
-// keeps at most one write outstanding. It owns itself until gRPC calls
-// OnDone; the registry may hold it a little longer, so every entry point
-// checks whether the stream is still open.
-class SotwStream final : public grpc::ServerGenericBidiReactor,
-                         public std::enable_shared_from_this<SotwStream> {
+// One xDS stream (ADS or a per-type service, state of the world or delta) on
+// gRPC's callback API. The protocol lives in StreamProtocol; this class binds
+// the client to its view and moves bytes, with at most one write
+// outstanding. It owns itself until gRPC calls OnDone; the registry may hold
+// it a little longer, so every entry point checks whether it is still open.
+class XdsStream final : public grpc::ServerGenericBidiReactor,
+                        public std::enable_shared_from_this<XdsStream> {
  public:
   static grpc::ServerGenericBidiReactor* Open(
       StreamRegistry* registry, grpc::GenericCallbackServerContext* context,
-      std::optional<ResourceType> only_type);
+      std::unique_ptr<StreamProtocol> protocol);
 
-  SotwStream(StreamRegistry* registry, std::optional<ResourceType> only_type,
-             std::string peer);
+  XdsStream(StreamRegistry* registry, std::unique_ptr<StreamProtocol> protocol,
+            std::string peer);
 
   // A new catalog generation: send what changed for this stream.
   void OnSnapshot(const SnapshotSetPtr& snapshots);
+  // Refreshes the TTLs of what the client holds, if it uses TTLs.
+  void Heartbeat();
   nlohmann::json DebugJson() const;
+  std::optional<envoy::config::core::v3::Node> BoundNode() const;
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -46,6 +49,7 @@ class SotwStream final : public grpc::ServerGenericBidiReactor,
   using Lock = std::unique_lock<std::mutex>;
 
   void HandleRequest(const grpc::ByteBuffer& bytes);
+  void Bind(Lock& lock);
   void QueueResponses(Lock& lock);
   // Starts the next write, or the pending Finish; releases the lock.
   void Pump(Lock& lock);
@@ -56,17 +60,18 @@ class SotwStream final : public grpc::ServerGenericBidiReactor,
   const std::chrono::system_clock::time_point connected_at_;
 
   mutable std::mutex mu_;
-  SotwState state_;
+  std::unique_ptr<StreamProtocol> protocol_;
   envoy::config::core::v3::Node node_;
   bool bound_ = false;  // node seen and registered for snapshots
-  Flavor flavor_ = Flavor::kEnvoy;
+  ViewKey view_;
+  ClientTtl ttl_;
   ViewSnapshotPtr snapshot_;
   grpc::ByteBuffer read_buffer_;
   std::deque<grpc::ByteBuffer> write_queue_;
   bool writing_ = false;
   std::optional<grpc::Status> finish_status_;  // set: finish after the write
   bool finished_ = false;                      // Finish() was called
-  std::shared_ptr<SotwStream> self_;
+  std::shared_ptr<XdsStream> self_;
 };
 
 }  // namespace attache

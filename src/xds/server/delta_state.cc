@@ -1,0 +1,293 @@
+#include "xds/server/delta_state.h"
+
+#include <algorithm>
+
+#include "util/content_hash.h"
+
+namespace attache {
+namespace {
+
+constexpr std::string_view kWildcard = "*";
+
+std::string VersionOf(
+    const std::map<std::string, std::string, std::less<>>& held) {
+  ContentHasher version;
+  for (const auto& [name, resource_version] : held) {
+    version.Add(name);
+    version.Add(resource_version);
+  }
+  return HashHex(version.Finish());
+}
+
+}  // namespace
+
+void DeltaState::Subscribe(
+    DeltaTypeState& state,
+    const envoy::service::discovery::v3::DeltaDiscoveryRequest& request,
+    bool first) {
+  // The legacy wildcard: a first request that names nothing. Later requests
+  // subscribe to '*' explicitly.
+  if (first && request.resource_names_subscribe_size() == 0) {
+    state.wildcard = true;
+  }
+  for (const std::string& name : request.resource_names_subscribe()) {
+    if (name == kWildcard) {
+      state.wildcard = true;
+      continue;
+    }
+    state.names.insert(name);
+    state.told_absent.erase(name);
+    state.must_remove.erase(name);
+    if (!first) {
+      // A subscription is answered with the resource even if the client
+      // should hold it already: it may have dropped it.
+      state.held.erase(name);
+    }
+  }
+  for (const std::string& name : request.resource_names_unsubscribe()) {
+    if (name == kWildcard) {
+      if (state.wildcard) {
+        state.wildcard = false;
+        // The client drops what only the wildcard gave it by itself.
+        std::erase_if(state.held, [&state](const auto& entry) {
+          return !state.names.contains(entry.first);
+        });
+      }
+      continue;
+    }
+    auto it = state.names.find(name);
+    if (it == state.names.end()) {
+      continue;  // never subscribed: nothing to do
+    }
+    state.names.erase(it);
+    state.told_absent.erase(name);
+    state.held.erase(name);
+    if (state.wildcard) {
+      // The client may have dropped it although '*' still covers it: send
+      // it again if it exists, or say that it does not.
+      state.must_remove.insert(name);
+    }
+  }
+}
+
+RequestOutcome DeltaState::OnRequest(
+    const envoy::service::discovery::v3::DeltaDiscoveryRequest& request) {
+  RequestOutcome outcome;
+  const std::string& url = request.type_url();
+  if (only_type_) {
+    if (!url.empty() && url != TypeUrl(*only_type_)) {
+      outcome.error = "type_url \"" + url + "\" does not belong to this " +
+                      std::string(ShortName(*only_type_)) + " service";
+      return outcome;
+    }
+    outcome.type = only_type_;
+  } else {
+    if (url.empty()) {
+      outcome.error = "type_url is required on the aggregated (ADS) stream";
+      return outcome;
+    }
+    outcome.type = ResourceTypeFromUrl(url);
+    if (!outcome.type) {
+      return outcome;  // a type we do not serve: ignore, keep the stream
+    }
+  }
+  DeltaTypeState& state = Mutable(*outcome.type);
+  const bool first = !state.requested;
+  // Subscription changes apply whatever the nonce says.
+  Subscribe(state, request, first);
+  if (first) {
+    state.requested = true;
+    // A client that reconnects lists what it holds: it gets only what is
+    // missing or changed, and removals of what vanished. A new client gets
+    // an answer even when there is nothing, so that it can finish starting.
+    for (const auto& [name, version] : request.initial_resource_versions()) {
+      if (name != kWildcard && (state.wildcard || state.names.contains(name))) {
+        state.held[name] = version;
+      }
+    }
+    state.force_response = request.initial_resource_versions().empty();
+    outcome.kind = RequestKind::kInitial;
+    return outcome;
+  }
+  const std::string& nonce = request.response_nonce();
+  if (nonce.empty()) {
+    outcome.kind = RequestKind::kUpdate;
+    return outcome;
+  }
+  if (nonce != state.inflight_nonce) {
+    outcome.kind = RequestKind::kStale;
+    return outcome;
+  }
+  state.inflight_nonce.clear();
+  state.rejected = request.has_error_detail();
+  if (request.has_error_detail()) {
+    ++state.nacks;
+    state.last_nack =
+        NackRecord{state.acked_version, nonce, request.error_detail().code(),
+                   request.error_detail().message()};
+    outcome.kind = RequestKind::kNack;
+  } else {
+    ++state.acks;
+    state.acked_version = state.last_version_info;
+    outcome.kind = RequestKind::kAck;
+  }
+  return outcome;
+}
+
+std::optional<DeltaState::Candidate> DeltaState::Compute(
+    ResourceType type, const ViewSnapshot& snapshot,
+    bool allow_removals) const {
+  const DeltaTypeState& state = Of(type);
+  if (!state.requested || !state.inflight_nonce.empty()) {
+    return std::nullopt;
+  }
+  const ResourceMap& available = snapshot.Of(type);
+  Candidate candidate{type, {}, {}};
+  size_t bytes = 0;
+  bool full = false;
+  auto consider = [&](const ResourcePtr& resource) {
+    auto it = state.held.find(resource->name);
+    if (full || (it != state.held.end() && it->second == resource->version)) {
+      return;
+    }
+    // Large updates are split to stay under gRPC's message limit; the rest
+    // goes in the next response, after the ACK.
+    bytes += resource->response_field.size();
+    if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
+      full = true;
+      return;
+    }
+    candidate.resources.push_back(resource);
+  };
+  if (state.wildcard) {
+    for (const auto& [name, resource] : available) {
+      consider(resource);
+    }
+  } else {
+    for (const std::string& name : state.names) {
+      if (auto it = available.find(name); it != available.end()) {
+        consider(it->second);
+      }
+    }
+  }
+  if (allow_removals) {
+    std::set<std::string, std::less<>> removed;
+    for (const auto& [name, version] : state.held) {
+      const bool wanted = state.wildcard || state.names.contains(name);
+      if (!wanted || !available.contains(name)) {
+        removed.insert(name);
+      }
+    }
+    for (const std::string& name : state.names) {
+      if (!available.contains(name) && !state.told_absent.contains(name)) {
+        removed.insert(name);
+      }
+    }
+    for (const std::string& name : state.must_remove) {
+      if (!available.contains(name)) {
+        removed.insert(name);
+      }
+    }
+    candidate.removed.assign(removed.begin(), removed.end());
+  }
+  if (candidate.resources.empty() && candidate.removed.empty() &&
+      !state.force_response) {
+    return std::nullopt;
+  }
+  return candidate;
+}
+
+bool DeltaState::HasWork(ResourceType type,
+                         const ViewSnapshot& snapshot) const {
+  return !Of(type).inflight_nonce.empty() ||
+         Compute(type, snapshot, true).has_value();
+}
+
+PendingDeltaResponse DeltaState::Commit(Candidate candidate) {
+  DeltaTypeState& state = Mutable(candidate.type);
+  const std::string nonce = std::to_string(++nonce_counter_);
+  state.inflight_nonce = nonce;
+  state.last_nonce = nonce;
+  state.force_response = false;
+  state.must_remove.clear();
+  ++state.responses;
+  for (const ResourcePtr& resource : candidate.resources) {
+    state.held[resource->name] = resource->version;
+    state.told_absent.erase(resource->name);
+  }
+  for (const std::string& name : candidate.removed) {
+    state.held.erase(name);
+    if (state.names.contains(name)) {
+      state.told_absent.insert(name);
+    }
+  }
+  state.last_version_info = VersionOf(state.held);
+  return PendingDeltaResponse{candidate.type,
+                              state.last_version_info,
+                              nonce,
+                              std::move(candidate.resources),
+                              std::move(candidate.removed),
+                              false};
+}
+
+std::vector<PendingDeltaResponse> DeltaState::Poll(
+    const ViewSnapshot& snapshot) {
+  std::vector<PendingDeltaResponse> out;
+  // Make before break: clusters go away only after listeners and routes
+  // stopped using them; until then only additions and changes go out.
+  const bool routes_busy = HasWork(ResourceType::kListener, snapshot) ||
+                           HasWork(ResourceType::kRoute, snapshot);
+  if (auto clusters = Compute(ResourceType::kCluster, snapshot, !routes_busy)) {
+    // A new or changed cluster makes Envoy warm it and wait for its load
+    // assignment: send that again even if the client held it.
+    DeltaTypeState& endpoints = Mutable(ResourceType::kEndpoint);
+    for (const ResourcePtr& resource : clusters->resources) {
+      endpoints.held.erase(resource->name);
+    }
+    out.push_back(Commit(std::move(*clusters)));
+  }
+  if (auto endpoints = Compute(ResourceType::kEndpoint, snapshot, true)) {
+    out.push_back(Commit(std::move(*endpoints)));
+  }
+  const DeltaTypeState& clusters = Of(ResourceType::kCluster);
+  if (clusters.inflight_nonce.empty() && !clusters.rejected) {
+    for (ResourceType type : {ResourceType::kListener, ResourceType::kRoute}) {
+      if (auto candidate = Compute(type, snapshot, true)) {
+        out.push_back(Commit(std::move(*candidate)));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
+    const ViewSnapshot& snapshot) {
+  std::vector<PendingDeltaResponse> out;
+  for (ResourceType type : kAllResourceTypes) {
+    DeltaTypeState& state = Mutable(type);
+    if (!state.requested || !state.inflight_nonce.empty() ||
+        state.held.empty()) {
+      continue;
+    }
+    std::vector<ResourcePtr> held;
+    const ResourceMap& available = snapshot.Of(type);
+    for (const auto& [name, version] : state.held) {
+      auto it = available.find(name);
+      if (it != available.end() && it->second->version == version) {
+        held.push_back(it->second);
+      }
+    }
+    if (held.empty()) {
+      continue;
+    }
+    const std::string nonce = std::to_string(++nonce_counter_);
+    state.inflight_nonce = nonce;
+    state.last_nonce = nonce;
+    ++state.responses;
+    out.push_back(PendingDeltaResponse{
+        type, state.last_version_info, nonce, std::move(held), {}, true});
+  }
+  return out;
+}
+
+}  // namespace attache

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "envoy/service/discovery/v3/discovery.pb.h"
+#include "xds/cache/snapshot.h"
+#include "xds/server/stream_types.h"
+
+namespace attache {
+
+// What one incremental stream knows about one resource type.
+struct DeltaTypeState {
+  bool requested = false;
+  bool wildcard = false;
+  std::set<std::string, std::less<>> names;  // explicit subscriptions
+
+  // What the client holds: name -> version (what it was sent, or what it
+  // listed in initial_resource_versions).
+  std::map<std::string, std::string, std::less<>> held;
+  // Subscribed names the client was told do not exist; told again only after
+  // they appeared or were subscribed again.
+  std::set<std::string, std::less<>> told_absent;
+  // Names to list in removed_resources in the next response (a wildcard
+  // client that dropped an explicit name the wildcard does not cover).
+  std::set<std::string, std::less<>> must_remove;
+  bool force_response = false;  // answer the first request even if empty
+
+  std::string inflight_nonce;  // non-empty while a response awaits ACK/NACK
+  std::string last_nonce;
+  std::string last_version_info;
+  std::string acked_version;
+  bool rejected = false;  // the last response was NACKed
+  uint64_t responses = 0;
+  uint64_t acks = 0;
+  uint64_t nacks = 0;
+  std::optional<NackRecord> last_nack;
+};
+
+// One DeltaDiscoveryResponse to send, referring to shared resource bytes.
+struct PendingDeltaResponse {
+  ResourceType type;
+  std::string system_version_info;
+  std::string nonce;
+  std::vector<ResourcePtr> resources;
+  std::vector<std::string> removed;
+  bool heartbeat = false;  // resources without bodies, to refresh TTLs
+};
+
+// The incremental protocol of one stream, without any I/O, following
+// shared/xds-checklist.md section C. Like SotwState: at most one response
+// per type in flight, ADS order make-before-break, routes held back while
+// the clusters they need are unconfirmed.
+class DeltaState {
+ public:
+  explicit DeltaState(std::optional<ResourceType> only_type = std::nullopt)
+      : only_type_(only_type) {}
+
+  RequestOutcome OnRequest(
+      const envoy::service::discovery::v3::DeltaDiscoveryRequest& request);
+  std::vector<PendingDeltaResponse> Poll(const ViewSnapshot& snapshot);
+  // Heartbeats for every resource the client holds of the types that are not
+  // awaiting an answer: each refreshes the resource's TTL at the client.
+  std::vector<PendingDeltaResponse> Heartbeats(const ViewSnapshot& snapshot);
+
+  const DeltaTypeState& Of(ResourceType type) const {
+    return types_[Index(type)];
+  }
+
+ private:
+  struct Candidate {
+    ResourceType type;
+    std::vector<ResourcePtr> resources;
+    std::vector<std::string> removed;
+  };
+
+  void Subscribe(
+      DeltaTypeState& state,
+      const envoy::service::discovery::v3::DeltaDiscoveryRequest& request,
+      bool first);
+  std::optional<Candidate> Compute(ResourceType type,
+                                   const ViewSnapshot& snapshot,
+                                   bool allow_removals) const;
+  bool HasWork(ResourceType type, const ViewSnapshot& snapshot) const;
+  PendingDeltaResponse Commit(Candidate candidate);
+  DeltaTypeState& Mutable(ResourceType type) { return types_[Index(type)]; }
+
+  std::optional<ResourceType> only_type_;
+  std::array<DeltaTypeState, kResourceTypeCount> types_;
+  uint64_t nonce_counter_ = 0;
+};
+
+}  // namespace attache

@@ -1,0 +1,160 @@
+#include "xds/server/stream_protocol.h"
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include "xds/server/delta_state.h"
+#include "xds/server/response_encoder.h"
+#include "xds/server/sotw_state.h"
+
+namespace attache {
+namespace {
+
+template <typename Request>
+bool ParseRequest(const grpc::ByteBuffer& bytes, Request* request) {
+  grpc::ByteBuffer copy(bytes);  // Deserialize consumes its argument
+  request->Clear();
+  return grpc::SerializationTraits<Request>::Deserialize(&copy, request).ok();
+}
+
+// Debug JSON of one type's state; both protocols keep the same fields.
+template <typename TypeState>
+nlohmann::json TypeJson(const TypeState& state,
+                        const std::set<std::string, std::less<>>& names) {
+  nlohmann::json entry = {
+      {"wildcard", state.wildcard},
+      {"subscribed", names},
+      {"sent_version", state.last_version_info},
+      {"sent_nonce", state.last_nonce},
+      {"acked_version", state.acked_version},
+      {"awaiting_ack", !state.inflight_nonce.empty()},
+      {"response_count", state.responses},
+      {"ack_count", state.acks},
+      {"nack_count", state.nacks},
+      {"last_nack", nullptr},
+  };
+  if (state.last_nack) {
+    entry["last_nack"] = {{"version_info", state.last_nack->version_info},
+                          {"nonce", state.last_nack->nonce},
+                          {"code", state.last_nack->code},
+                          {"message", state.last_nack->message}};
+  }
+  return entry;
+}
+
+template <typename State>
+nlohmann::json TypesJsonOf(const State& state) {
+  nlohmann::json types = nlohmann::json::object();
+  for (ResourceType type : kAllResourceTypes) {
+    const auto& of = state.Of(type);
+    if (of.requested) {
+      types[std::string(TypeUrl(type))] = TypeJson(of, of.names);
+    }
+  }
+  return types;
+}
+
+template <typename Request>
+std::string Describe(const Request& request, size_t names) {
+  return "names=" + std::to_string(names) +
+         " nonce=" + request.response_nonce();
+}
+
+class SotwProtocol final : public StreamProtocol {
+ public:
+  explicit SotwProtocol(std::optional<ResourceType> only_type)
+      : state_(only_type) {}
+
+  std::string_view Name() const override { return "sotw"; }
+  bool Parse(const grpc::ByteBuffer& bytes) override {
+    return ParseRequest(bytes, &request_);
+  }
+  const envoy::config::core::v3::Node& RequestNode() const override {
+    return request_.node();
+  }
+  RequestOutcome Apply(std::string* detail) override {
+    const RequestOutcome outcome = state_.OnRequest(request_);
+    if (outcome.kind == RequestKind::kNack) {
+      *detail = "nonce " + request_.response_nonce() + " (keeps version \"" +
+                request_.version_info() +
+                "\"): " + request_.error_detail().message();
+    } else {
+      *detail = Describe(request_, request_.resource_names_size());
+    }
+    return outcome;
+  }
+  void Poll(const ViewSnapshot& snapshot, const ClientTtl& ttl,
+            std::deque<grpc::ByteBuffer>* out) override {
+    for (const PendingResponse& response : state_.Poll(snapshot)) {
+      out->push_back(EncodeResponse(response, ttl));
+    }
+  }
+  void Heartbeat(const ViewSnapshot& /*snapshot*/, const ClientTtl& /*ttl*/,
+                 std::deque<grpc::ByteBuffer>* /*out*/) override {
+    // TTLs in state of the world are refreshed by the full responses LDS and
+    // CDS carry anyway; see docs/xds.md.
+  }
+  nlohmann::json TypesJson() const override { return TypesJsonOf(state_); }
+
+ private:
+  envoy::service::discovery::v3::DiscoveryRequest request_;
+  SotwState state_;
+};
+
+class DeltaProtocol final : public StreamProtocol {
+ public:
+  explicit DeltaProtocol(std::optional<ResourceType> only_type)
+      : state_(only_type) {}
+
+  std::string_view Name() const override { return "delta"; }
+  bool Parse(const grpc::ByteBuffer& bytes) override {
+    return ParseRequest(bytes, &request_);
+  }
+  const envoy::config::core::v3::Node& RequestNode() const override {
+    return request_.node();
+  }
+  RequestOutcome Apply(std::string* detail) override {
+    const RequestOutcome outcome = state_.OnRequest(request_);
+    if (outcome.kind == RequestKind::kNack) {
+      *detail = "nonce " + request_.response_nonce() + ": " +
+                request_.error_detail().message();
+    } else {
+      *detail = Describe(request_, request_.resource_names_subscribe_size()) +
+                " unsubscribe=" +
+                std::to_string(request_.resource_names_unsubscribe_size()) +
+                " initial=" +
+                std::to_string(request_.initial_resource_versions_size());
+    }
+    return outcome;
+  }
+  void Poll(const ViewSnapshot& snapshot, const ClientTtl& ttl,
+            std::deque<grpc::ByteBuffer>* out) override {
+    for (const PendingDeltaResponse& response : state_.Poll(snapshot)) {
+      out->push_back(EncodeDeltaResponse(response, ttl));
+    }
+  }
+  void Heartbeat(const ViewSnapshot& snapshot, const ClientTtl& ttl,
+                 std::deque<grpc::ByteBuffer>* out) override {
+    for (const PendingDeltaResponse& response : state_.Heartbeats(snapshot)) {
+      out->push_back(EncodeDeltaResponse(response, ttl));
+    }
+  }
+  nlohmann::json TypesJson() const override { return TypesJsonOf(state_); }
+
+ private:
+  envoy::service::discovery::v3::DeltaDiscoveryRequest request_;
+  DeltaState state_;
+};
+
+}  // namespace
+
+std::unique_ptr<StreamProtocol> MakeSotwProtocol(
+    std::optional<ResourceType> only_type) {
+  return std::make_unique<SotwProtocol>(only_type);
+}
+
+std::unique_ptr<StreamProtocol> MakeDeltaProtocol(
+    std::optional<ResourceType> only_type) {
+  return std::make_unique<DeltaProtocol>(only_type);
+}
+
+}  // namespace attache

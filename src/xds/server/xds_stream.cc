@@ -1,0 +1,221 @@
+#include "xds/server/xds_stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include "util/time_format.h"
+#include "xds/server/stream_registry.h"
+
+namespace attache {
+grpc::ServerGenericBidiReactor* XdsStream::Open(
+    StreamRegistry* registry, grpc::GenericCallbackServerContext* context,
+    std::unique_ptr<StreamProtocol> protocol) {
+  auto stream = std::make_shared<XdsStream>(registry, std::move(protocol),
+                                            context->peer());
+  stream->self_ = stream;
+  stream->StartRead(&stream->read_buffer_);
+  return stream.get();
+}
+
+XdsStream::XdsStream(StreamRegistry* registry,
+                     std::unique_ptr<StreamProtocol> protocol, std::string peer)
+    : registry_(registry),
+      peer_(std::move(peer)),
+      connected_at_(std::chrono::system_clock::now()),
+      protocol_(std::move(protocol)) {}
+
+void XdsStream::OnReadDone(bool ok) {
+  if (!ok) {
+    // The client half-closed or went away: there is nothing left to answer.
+    Lock lock(mu_);
+    FinishWith(lock, grpc::Status::OK);
+    return;
+  }
+  HandleRequest(read_buffer_);
+  Lock lock(mu_);
+  if (!finish_status_ && !finished_) {
+    lock.unlock();
+    StartRead(&read_buffer_);
+  }
+}
+
+void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
+  Lock lock(mu_);
+  if (!protocol_->Parse(bytes)) {
+    spdlog::warn("xds: {} sent a {} request that does not parse", peer_,
+                 protocol_->Name());
+    FinishWith(lock, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "request does not parse"));
+    return;
+  }
+  if (!bound_) {
+    Bind(lock);
+  }
+  std::string detail;
+  const RequestOutcome outcome = protocol_->Apply(&detail);
+  if (!outcome.error.empty()) {
+    spdlog::warn("xds: client {}: {}", node_.id(), outcome.error);
+    FinishWith(lock,
+               grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, outcome.error));
+    return;
+  }
+  if (!outcome.type) {
+    spdlog::debug("xds: client {} asked for a type attache does not serve",
+                  node_.id());
+    return;
+  }
+  if (outcome.kind == RequestKind::kNack) {
+    spdlog::warn("xds: client {} rejected {} {}", node_.id(),
+                 ShortName(*outcome.type), detail);
+  } else {
+    spdlog::debug("xds: client {} {} {} {} {}", node_.id(), protocol_->Name(),
+                  ShortName(*outcome.type), RequestKindName(outcome.kind),
+                  detail);
+  }
+  QueueResponses(lock);
+  Pump(lock);
+}
+
+void XdsStream::Bind(Lock& lock) {
+  // The node comes with the first request and stays bound to the stream.
+  node_ = protocol_->RequestNode();
+  view_ = ViewKeyOf(node_);
+  ttl_ = registry_->TtlFor(node_, view_.flavor);
+  bound_ = true;
+  lock.unlock();
+  const SnapshotSetPtr snapshots = registry_->Register(shared_from_this());
+  // Outside the lock: the first client of a view translates it.
+  ViewSnapshotPtr view = snapshots->View(view_);
+  lock.lock();
+  if (!snapshot_ || snapshot_->generation < view->generation) {
+    snapshot_ = std::move(view);
+  }
+  spdlog::info("xds: client {} ({} {}, view {}) connected from {}", node_.id(),
+               node_.user_agent_name(), protocol_->Name(), ViewName(view_),
+               peer_);
+}
+
+void XdsStream::OnSnapshot(const SnapshotSetPtr& snapshots) {
+  Lock lock(mu_);
+  if (!bound_ || finished_ || finish_status_) {
+    return;
+  }
+  if (snapshot_ && snapshot_->generation >= snapshots->generation()) {
+    return;
+  }
+  const ViewKey key = view_;
+  lock.unlock();
+  // Outside the lock: the first client of a view translates it.
+  ViewSnapshotPtr next = snapshots->View(key);
+  lock.lock();
+  if (finished_ || finish_status_ ||
+      (snapshot_ && snapshot_->generation >= next->generation)) {
+    return;
+  }
+  snapshot_ = std::move(next);
+  QueueResponses(lock);
+  Pump(lock);
+}
+
+void XdsStream::Heartbeat() {
+  Lock lock(mu_);
+  if (!bound_ || finished_ || finish_status_ || ttl_.ttl_ms == 0 ||
+      !snapshot_) {
+    return;
+  }
+  protocol_->Heartbeat(*snapshot_, ttl_, &write_queue_);
+  Pump(lock);
+}
+
+void XdsStream::QueueResponses(Lock& /*lock*/) {
+  if (!snapshot_) {
+    return;
+  }
+  protocol_->Poll(*snapshot_, ttl_, &write_queue_);
+}
+
+void XdsStream::Pump(Lock& lock) {
+  if (writing_ || finished_) {
+    return;
+  }
+  if (finish_status_) {
+    finished_ = true;
+    const grpc::Status status = *finish_status_;
+    lock.unlock();
+    Finish(status);
+    return;
+  }
+  if (write_queue_.empty()) {
+    return;
+  }
+  writing_ = true;
+  const grpc::ByteBuffer* next = &write_queue_.front();
+  lock.unlock();
+  StartWrite(next);
+}
+
+void XdsStream::FinishWith(Lock& lock, grpc::Status status) {
+  if (!finish_status_) {
+    finish_status_ = std::move(status);
+  }
+  // Unsent responses are dropped; the one being written stays until done.
+  while (write_queue_.size() > (writing_ ? 1U : 0U)) {
+    write_queue_.pop_back();
+  }
+  Pump(lock);
+}
+
+void XdsStream::OnWriteDone(bool ok) {
+  Lock lock(mu_);
+  writing_ = false;
+  write_queue_.pop_front();
+  if (!ok) {
+    FinishWith(lock,
+               grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+    return;
+  }
+  Pump(lock);
+}
+
+void XdsStream::OnDone() {
+  std::string node_id;
+  {
+    Lock lock(mu_);
+    finished_ = true;
+    write_queue_.clear();
+    node_id = node_.id();
+  }
+  spdlog::info("xds: client {} disconnected ({})", node_id, peer_);
+  registry_->Unregister(this);
+  // May destroy this object: nothing below may touch members.
+  auto keep_until_return = std::move(self_);
+}
+
+std::optional<envoy::config::core::v3::Node> XdsStream::BoundNode() const {
+  Lock lock(mu_);
+  if (!bound_) {
+    return std::nullopt;
+  }
+  return node_;
+}
+
+nlohmann::json XdsStream::DebugJson() const {
+  Lock lock(mu_);
+  return {
+      {"node_id", node_.id()},
+      {"node_cluster", node_.cluster()},
+      {"user_agent", node_.user_agent_name()},
+      {"protocol", protocol_->Name()},
+      {"flavor", FlavorName(view_.flavor)},
+      {"view", ViewJson(view_)},
+      {"ttl_ms", ttl_.ttl_ms},
+      {"peer", peer_},
+      {"connected_at", FormatUtc(connected_at_)},
+      {"locality",
+       {{"region", node_.locality().region()},
+        {"zone", node_.locality().zone()},
+        {"sub_zone", node_.locality().sub_zone()}}},
+      {"types", protocol_->TypesJson()},
+  };
+}
+
+}  // namespace attache
