@@ -72,7 +72,7 @@ class SotwProtocol final : public StreamProtocol {
     return request_.node();
   }
   RequestOutcome Apply(std::string* detail) override {
-    const RequestOutcome outcome = state_.OnRequest(request_);
+    RequestOutcome outcome = state_.OnRequest(request_);
     if (outcome.kind == RequestKind::kNack) {
       *detail = "nonce " + request_.response_nonce() + " (keeps version \"" +
                 request_.version_info() +
@@ -113,7 +113,7 @@ class DeltaProtocol final : public StreamProtocol {
     return request_.node();
   }
   RequestOutcome Apply(std::string* detail) override {
-    const RequestOutcome outcome = state_.OnRequest(request_);
+    RequestOutcome outcome = state_.OnRequest(request_);
     if (outcome.kind == RequestKind::kNack) {
       *detail = "nonce " + request_.response_nonce() + ": " +
                 request_.error_detail().message();
