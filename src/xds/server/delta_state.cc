@@ -101,10 +101,12 @@ RequestOutcome DeltaState::OnRequest(
     // missing or changed, and removals of what vanished. A new client gets
     // an answer even when there is nothing, so that it can finish starting.
     for (const auto& [name, version] : request.initial_resource_versions()) {
-      if (name != kWildcard && (state.wildcard || state.names.contains(name))) {
+      if (name != kWildcard && !state.resend_on_first.contains(name) &&
+          (state.wildcard || state.names.contains(name))) {
         state.held[name] = version;
       }
     }
+    state.resend_on_first.clear();
     state.force_response = request.initial_resource_versions().empty();
     outcome.kind = RequestKind::kInitial;
     return outcome;
@@ -243,6 +245,9 @@ std::vector<PendingDeltaResponse> DeltaState::Poll(
     DeltaTypeState& endpoints = Mutable(ResourceType::kEndpoint);
     for (const ResourcePtr& resource : clusters->resources) {
       endpoints.held.erase(resource->name);
+      if (!endpoints.requested) {
+        endpoints.resend_on_first.insert(resource->name);
+      }
     }
     out.push_back(Commit(std::move(*clusters)));
   }

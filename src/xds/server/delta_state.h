@@ -30,6 +30,11 @@ struct DeltaTypeState {
   // client that dropped an explicit name the wildcard does not cover).
   std::set<std::string, std::less<>> must_remove;
   bool force_response = false;  // answer the first request even if empty
+  // Names to send on the type's first request whatever the client lists in
+  // initial_resource_versions: load assignments of clusters that changed
+  // before the client re-subscribed to EDS (Envoy warms such a cluster and
+  // waits for its assignment).
+  std::set<std::string, std::less<>> resend_on_first;
 
   std::string inflight_nonce;  // non-empty while a response awaits ACK/NACK
   std::string last_nonce;

@@ -273,4 +273,38 @@ std::vector<PendingResponse> SotwState::Poll(const ViewSnapshot& snapshot) {
   return out;
 }
 
+std::vector<PendingResponse> SotwState::Heartbeats(
+    const ViewSnapshot& snapshot) {
+  std::vector<PendingResponse> out;
+  for (ResourceType type : kAllResourceTypes) {
+    TypeState& state = Mutable(type);
+    if (!state.requested || !state.inflight_nonce.empty() ||
+        state.last_nonce.empty()) {
+      continue;
+    }
+    std::vector<ResourcePtr> held;
+    if (IsFullState(type)) {
+      held = state.last_resources;
+    } else {
+      const ResourceMap& available = snapshot.Of(type);
+      for (const auto& [name, version] : state.sent) {
+        auto it = available.find(name);
+        if (it != available.end() && it->second->version == version) {
+          held.push_back(it->second);
+        }
+      }
+    }
+    if (held.empty()) {
+      continue;
+    }
+    const std::string nonce = std::to_string(++nonce_counter_);
+    state.inflight_nonce = nonce;
+    state.last_nonce = nonce;
+    ++state.responses;
+    out.push_back(
+        PendingResponse{type, state.last_version_info, nonce, std::move(held)});
+  }
+  return out;
+}
+
 }  // namespace attache

@@ -67,6 +67,12 @@ class SotwState {
   // Responses that should go out now, in ADS order: CDS (adding or changing
   // clusters), EDS, LDS, RDS, and a CDS that only removes clusters last.
   std::vector<PendingResponse> Poll(const ViewSnapshot& snapshot);
+  // For clients with TTLs: what the client holds of each type that is not
+  // awaiting an answer, again with bodies and the same version_info. Envoy
+  // drops body-less state-of-the-world heartbeats before refreshing TTLs
+  // (and would read them as removals in CDS and LDS), so a refresh must
+  // carry the resources.
+  std::vector<PendingResponse> Heartbeats(const ViewSnapshot& snapshot);
 
   const TypeState& Of(ResourceType type) const { return types_[Index(type)]; }
 

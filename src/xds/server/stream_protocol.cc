@@ -88,10 +88,14 @@ class SotwProtocol final : public StreamProtocol {
       out->push_back(EncodeResponse(response, ttl));
     }
   }
-  void Heartbeat(const ViewSnapshot& /*snapshot*/, const ClientTtl& /*ttl*/,
-                 std::deque<grpc::ByteBuffer>* /*out*/) override {
-    // TTLs in state of the world are refreshed by the full responses LDS and
-    // CDS carry anyway; see docs/xds.md.
+  void Heartbeat(const ViewSnapshot& snapshot, const ClientTtl& ttl,
+                 std::deque<grpc::ByteBuffer>* out) override {
+    if (!ttl.resource_in_sotw) {
+      return;  // nothing it holds has a TTL
+    }
+    for (const PendingResponse& response : state_.Heartbeats(snapshot)) {
+      out->push_back(EncodeResponse(response, ttl));
+    }
   }
   nlohmann::json TypesJson() const override { return TypesJsonOf(state_); }
 
