@@ -41,19 +41,32 @@ def unique_base_id():
     return (os.getpid() % 40000) * 100 + next(_base_ids) % 100
 
 
-def bootstrap(xds_port, service, node_id, node_cluster="e2e", zone="zone-a"):
+API_TYPES = ("GRPC", "DELTA_GRPC")
+
+
+def bootstrap(xds_port, service, node_id, node_cluster="e2e", zone="zone-a", api_type="GRPC",
+              client_features=()):
     """The bootstrap: ADS for CDS (and so EDS) only; no lds_config.
+
+    api_type is the ADS flavour: "GRPC" (state of the world, the default) or
+    "DELTA_GRPC" (incremental). client_features go into the node as given
+    (Envoy 1.40 itself lists none).
 
     A static listener on 127.0.0.1 (port 0: Envoy picks one) routes every path
     to the dynamic cluster named `service`, retrying connect failures, refused
     streams and resets. xds_cluster is the only static cluster and points at
     attache on 127.0.0.1."""
+    if api_type not in API_TYPES:
+        raise ValueError(f"api_type must be one of {API_TYPES}, not {api_type!r}")
+    node = {"id": node_id, "cluster": node_cluster, "locality": {"zone": zone}}
+    if client_features:
+        node["client_features"] = list(client_features)
     return {
-        "node": {"id": node_id, "cluster": node_cluster, "locality": {"zone": zone}},
+        "node": node,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "dynamic_resources": {
             "ads_config": {
-                "api_type": "GRPC",
+                "api_type": api_type,
                 "transport_api_version": "V3",
                 "grpc_services": [{
                     "envoy_grpc": {
@@ -128,17 +141,19 @@ class Envoy:
     """One Envoy process with helpers over its admin API."""
 
     def __init__(self, workdir, xds_port, service="echo", node_id="envoy-e2e",
-                 zone="zone-a"):
+                 zone="zone-a", api_type="GRPC", client_features=()):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.service = service
         self.node_id = node_id
+        self.api_type = api_type
         self.boot_path = self.workdir / "boot.yaml"
         self.admin_path = self.workdir / "admin-address"
         self.log_path = self.workdir / "envoy.log"
         self.base_id = unique_base_id()
         self.boot_path.write_text(yaml.safe_dump(
-            bootstrap(xds_port, service, node_id, zone=zone), sort_keys=False))
+            bootstrap(xds_port, service, node_id, zone=zone, api_type=api_type,
+                      client_features=client_features), sort_keys=False))
         self.proc = None
         self.admin_url = None
         self._listener_port = None
