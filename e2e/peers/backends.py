@@ -1,5 +1,6 @@
 """HTTP backends on 127.0.0.1 that answer with their own name."""
 import http.server
+import socket
 import threading
 
 
@@ -13,10 +14,26 @@ class HttpBackend:
         self.name = name
         self.requests = 0
         self._lock = threading.Lock()
+        self._connections = set()
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Each answer leaves in one write (buffered, flushed after do_GET),
+            # without waiting for a delayed ACK (up to 40 ms on keep-alive
+            # connections), and kill() can never cut one in half.
+            wbufsize = -1
+            disable_nagle_algorithm = True
+
+            def setup(self):
+                super().setup()
+                with backend._lock:
+                    backend._connections.add(self.connection)
+
+            def finish(self):
+                with backend._lock:
+                    backend._connections.discard(self.connection)
+                super().finish()
 
             def do_GET(self):
                 with backend._lock:
@@ -46,6 +63,20 @@ class HttpBackend:
             self.server.server_close()
             self._thread.join(timeout=5)
             self._thread = None
+
+    def kill(self):
+        """Dies like a crashed process: stops listening (new connections are
+        refused) and cuts every open connection, keep-alive ones included
+        (a request being answered gets all of its answer or none of it).
+        stop() alone lets open connections go on being served."""
+        self.stop()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __repr__(self):
         return f"HttpBackend({self.name!r}, port={self.port})"

@@ -67,10 +67,13 @@ uint32_t ClampWeight(uint64_t weight) {
   return static_cast<uint32_t>(std::clamp<uint64_t>(weight, 1, UINT32_MAX));
 }
 
-// 0: the client's zone, 1: its region, 2: elsewhere.
+// 0: the client's zone, 1: its region, 2: elsewhere. Zone names are usually
+// unique (us-east-1a), so a side that names no region still matches by zone:
+// Envoy's --service-zone and many endpoints carry only a zone.
 int Proximity(const ClientPlace& place, const Locality& locality) {
-  if (!place.zone.empty() && locality.zone == place.zone &&
-      locality.region == place.region) {
+  const bool same_region = place.region.empty() || locality.region.empty() ||
+                           locality.region == place.region;
+  if (!place.zone.empty() && locality.zone == place.zone && same_region) {
     return 0;
   }
   if (!place.region.empty() && locality.region == place.region) {
