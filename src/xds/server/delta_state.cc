@@ -123,6 +123,8 @@ RequestOutcome DeltaState::OnRequest(
   state.inflight_nonce.clear();
   state.rejected = request.has_error_detail();
   if (request.has_error_detail()) {
+    state.rejected_names.insert(state.inflight_names.begin(),
+                                state.inflight_names.end());
     ++state.nacks;
     state.last_nack =
         NackRecord{state.acked_version, nonce, request.error_detail().code(),
@@ -211,13 +213,18 @@ PendingDeltaResponse DeltaState::Commit(Candidate candidate) {
   state.inflight_nonce = nonce;
   state.last_nonce = nonce;
   state.force_response = false;
-  state.must_remove.clear();
   ++state.responses;
+  state.inflight_names.clear();
   for (const ResourcePtr& resource : candidate.resources) {
     state.held[resource->name] = resource->version;
     state.told_absent.erase(resource->name);
+    state.must_remove.erase(resource->name);
+    state.rejected_names.erase(resource->name);
+    state.inflight_names.push_back(resource->name);
   }
   for (const std::string& name : candidate.removed) {
+    state.must_remove.erase(name);
+    state.rejected_names.erase(name);
     state.held.erase(name);
     if (state.names.contains(name)) {
       state.told_absent.insert(name);
@@ -278,7 +285,10 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
     const ResourceMap& available = snapshot.Of(type);
     for (const auto& [name, version] : state.held) {
       auto it = available.find(name);
-      if (it != available.end() && it->second->version == version) {
+      // A rejected version is not what the client holds: no heartbeat for
+      // it (a heartbeat must name the version the client has).
+      if (it != available.end() && it->second->version == version &&
+          !state.rejected_names.contains(name)) {
         held.push_back(it->second);
       }
     }
@@ -287,6 +297,7 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
     }
     const std::string nonce = std::to_string(++nonce_counter_);
     state.inflight_nonce = nonce;
+    state.inflight_names.clear();
     state.last_nonce = nonce;
     ++state.responses;
     out.push_back(PendingDeltaResponse{

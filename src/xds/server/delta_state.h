@@ -37,6 +37,10 @@ struct DeltaTypeState {
   std::set<std::string, std::less<>> resend_on_first;
 
   std::string inflight_nonce;  // non-empty while a response awaits ACK/NACK
+  std::vector<std::string> inflight_names;  // the resources it carries
+  // Resources whose last version sent was NACKed: the client kept an older
+  // one, so heartbeats must not claim the newer version.
+  std::set<std::string, std::less<>> rejected_names;
   std::string last_nonce;
   std::string last_version_info;
   std::string acked_version;

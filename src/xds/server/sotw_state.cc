@@ -278,7 +278,9 @@ std::vector<PendingResponse> SotwState::Heartbeats(
   std::vector<PendingResponse> out;
   for (ResourceType type : kAllResourceTypes) {
     TypeState& state = Mutable(type);
-    if (!state.requested || !state.inflight_nonce.empty() ||
+    // After a NACK the client keeps content attache no longer has the bytes
+    // of; refreshing what was rejected would only be rejected again.
+    if (state.rejected || !state.requested || !state.inflight_nonce.empty() ||
         state.last_nonce.empty()) {
       continue;
     }
