@@ -120,5 +120,99 @@ sources: {name: a}
             "not found");
 }
 
+TEST(Config, FailoverAndTtlAreOffByDefault) {
+  const Config config = ParseConfig("/etc/attache.yaml", kMinimal);
+  EXPECT_EQ(config.defaults.failover, FailoverPolicy::kFlat);
+  EXPECT_EQ(config.defaults.local_percent, 80U);
+  EXPECT_EQ(config.xds_ttl.ttl.count(), 0);
+  EXPECT_EQ(config.xds_ttl.heartbeat.count(), 0);
+}
+
+TEST(Config, FailoverDefaults) {
+  const std::pair<const char*, FailoverPolicy> cases[] = {
+      {"flat", FailoverPolicy::kFlat},
+      {"zone-failover", FailoverPolicy::kZoneFailover},
+      {"weighted", FailoverPolicy::kWeighted}};
+  for (const auto& [text, policy] : cases) {
+    const Config config = ParseConfig("/etc/attache.yaml", std::string(R"(
+xds: {listen: "127.0.0.1:1"}
+defaults: {failover: )") + text + R"(, local_percent: 65}
+sources: [{name: hosts, type: file, path: x}]
+)");
+    EXPECT_EQ(config.defaults.failover, policy) << text;
+    EXPECT_EQ(config.defaults.local_percent, 65U) << text;
+  }
+  for (const char* percent : {"1", "100"}) {
+    const Config config = ParseConfig("/etc/attache.yaml", std::string(R"(
+xds: {listen: "127.0.0.1:1"}
+defaults: {local_percent: )") + percent + R"(}
+sources: [{name: hosts, type: file, path: x}]
+)");
+    EXPECT_EQ(std::to_string(config.defaults.local_percent), percent);
+  }
+}
+
+TEST(Config, ResourceTtlAndHeartbeat) {
+  const Config implied = ParseConfig("/etc/attache.yaml", R"(
+xds: {listen: "127.0.0.1:1", resource_ttl: 30s}
+sources: [{name: hosts, type: file, path: x}]
+)");
+  EXPECT_EQ(implied.xds_ttl.ttl, std::chrono::seconds(30));
+  EXPECT_EQ(implied.xds_ttl.heartbeat, std::chrono::seconds(10));  // a third
+  const Config explicit_beat = ParseConfig("/etc/attache.yaml", R"(
+xds: {listen: "127.0.0.1:1", resource_ttl: 1m, heartbeat: 5s}
+sources: [{name: hosts, type: file, path: x}]
+)");
+  EXPECT_EQ(explicit_beat.xds_ttl.ttl, std::chrono::minutes(1));
+  EXPECT_EQ(explicit_beat.xds_ttl.heartbeat, std::chrono::seconds(5));
+}
+
+std::string ErrorWith(const std::string& xds, const std::string& defaults) {
+  return ErrorOf("xds: {listen: \"127.0.0.1:1\"" + xds + "}\n" +
+                 (defaults.empty() ? "" : "defaults: {" + defaults + "}\n") +
+                 "sources: [{name: hosts, type: file, path: x}]\n");
+}
+
+TEST(Config, FailoverAndTtlErrorsNameFileKeyAndProblem) {
+  EXPECT_EQ(ErrorWith("", "failover: nearest"),
+            "/etc/attache.yaml: defaults.failover: must be flat, "
+            "zone-failover or weighted, got \"nearest\"");
+  EXPECT_EQ(ErrorWith("", "failover: FLAT"),
+            "/etc/attache.yaml: defaults.failover: must be flat, "
+            "zone-failover or weighted, got \"FLAT\"");
+  EXPECT_EQ(ErrorWith("", "local_percent: 0"),
+            "/etc/attache.yaml: defaults.local_percent: must be between 1 "
+            "and 100, got 0");
+  EXPECT_EQ(ErrorWith("", "local_percent: 101"),
+            "/etc/attache.yaml: defaults.local_percent: must be between 1 "
+            "and 100, got 101");
+  EXPECT_EQ(ErrorWith("", "local_percent: eighty"),
+            "/etc/attache.yaml: defaults.local_percent: must be a whole "
+            "number, got \"eighty\"");
+  EXPECT_EQ(ErrorWith("", "local_percent: 80%"),
+            "/etc/attache.yaml: defaults.local_percent: must be a whole "
+            "number, got \"80%\"");
+  EXPECT_EQ(ErrorWith("", "failover: flat, local: 80"),
+            "/etc/attache.yaml: defaults.local: unknown key (expected one "
+            "of: connect_timeout, lb_policy, failover, local_percent)");
+  EXPECT_EQ(ErrorWith(", resource_ttl: 500ms", ""),
+            "/etc/attache.yaml: xds.resource_ttl: must be between 1s and "
+            "86400s, got 500ms");
+  EXPECT_EQ(ErrorWith(", resource_ttl: 2d", ""),
+            "/etc/attache.yaml: xds.resource_ttl: must be a duration like "
+            "250ms, 1s, 5m or 1h, got \"2d\"");
+  EXPECT_EQ(ErrorWith(", heartbeat: 5s", ""),
+            "/etc/attache.yaml: xds.heartbeat: needs xds.resource_ttl");
+  EXPECT_EQ(ErrorWith(", resource_ttl: 10s, heartbeat: 10s", ""),
+            "/etc/attache.yaml: xds.heartbeat: must be shorter than "
+            "xds.resource_ttl");
+  EXPECT_EQ(ErrorWith(", resource_ttl: 10s, heartbeat: 50ms", ""),
+            "/etc/attache.yaml: xds.heartbeat: must be between 100ms and "
+            "86400s, got 50ms");
+  EXPECT_EQ(ErrorWith(", ttl: 10s", ""),
+            "/etc/attache.yaml: xds.ttl: unknown key (expected one of: "
+            "listen, resource_ttl, heartbeat)");
+}
+
 }  // namespace
 }  // namespace attache

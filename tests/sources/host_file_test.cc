@@ -55,6 +55,29 @@ TEST(HostFile, EmptyServiceListIsValid) {
   EXPECT_TRUE(ParseHostFile("hosts.yaml", "services:\n", "x").empty());
 }
 
+TEST(HostFile, FailoverPerService) {
+  const ServiceMap services = ParseHostFile("hosts.yaml", R"(
+services:
+  plain: {}
+  flat: {failover: flat}
+  zoned: {failover: zone-failover}
+  weighted:
+    failover: weighted
+    endpoints: [{address: 10.0.0.1, port: 80, region: r1, zone: z1}]
+)",
+                                            "legacy");
+  EXPECT_FALSE(services.at("plain").settings.failover.has_value());
+  EXPECT_EQ(services.at("flat").settings.failover, FailoverPolicy::kFlat);
+  EXPECT_EQ(services.at("zoned").settings.failover,
+            FailoverPolicy::kZoneFailover);
+  EXPECT_EQ(services.at("weighted").settings.failover,
+            FailoverPolicy::kWeighted);
+  EXPECT_EQ(services.at("weighted").endpoints.size(), 1U);
+  EXPECT_EQ(ErrorOf("services: {echo: {failover: Weighted}}\n"),
+            "hosts.yaml: services.echo.failover: must be flat, zone-failover "
+            "or weighted, got \"Weighted\"");
+}
+
 TEST(HostFile, ErrorsNameFileKeyAndProblem) {
   EXPECT_EQ(ErrorOf(""),
             "hosts.yaml: file is empty (write \"services: {}\" for no "

@@ -123,8 +123,17 @@ RequestOutcome DeltaState::OnRequest(
   state.inflight_nonce.clear();
   state.rejected = request.has_error_detail();
   if (request.has_error_detail()) {
-    state.rejected_names.insert(state.inflight_names.begin(),
-                                state.inflight_names.end());
+    for (const auto& [name, before] : state.inflight_before) {
+      auto it = state.held.find(name);
+      if (it == state.held.end()) continue;
+      state.rejected_names.insert(name);
+      state.rejected_versions[name] = it->second;
+      if (before.empty()) {
+        state.held.erase(it);
+      } else {
+        it->second = before;  // what the client kept
+      }
+    }
     ++state.nacks;
     state.last_nack =
         NackRecord{state.acked_version, nonce, request.error_detail().code(),
@@ -153,6 +162,10 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
     auto it = state.held.find(resource->name);
     if (full || (it != state.held.end() && it->second == resource->version)) {
       return;
+    }
+    if (auto r = state.rejected_versions.find(resource->name);
+        r != state.rejected_versions.end() && r->second == resource->version) {
+      return;  // rejected: never the same bytes again
     }
     // Large updates are split to stay under gRPC's message limit; the rest
     // goes in the next response, after the ACK.
@@ -214,17 +227,21 @@ PendingDeltaResponse DeltaState::Commit(Candidate candidate) {
   state.last_nonce = nonce;
   state.force_response = false;
   ++state.responses;
-  state.inflight_names.clear();
+  state.inflight_before.clear();
   for (const ResourcePtr& resource : candidate.resources) {
+    auto before = state.held.find(resource->name);
+    state.inflight_before[resource->name] =
+        before == state.held.end() ? "" : before->second;
     state.held[resource->name] = resource->version;
     state.told_absent.erase(resource->name);
     state.must_remove.erase(resource->name);
     state.rejected_names.erase(resource->name);
-    state.inflight_names.push_back(resource->name);
+    state.rejected_versions.erase(resource->name);
   }
   for (const std::string& name : candidate.removed) {
     state.must_remove.erase(name);
     state.rejected_names.erase(name);
+    state.rejected_versions.erase(name);
     state.held.erase(name);
     if (state.names.contains(name)) {
       state.told_absent.insert(name);
@@ -287,8 +304,14 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
       auto it = available.find(name);
       // A rejected version is not what the client holds: no heartbeat for
       // it (a heartbeat must name the version the client has).
-      if (it != available.end() && it->second->version == version &&
-          !state.rejected_names.contains(name)) {
+      if (state.rejected_names.contains(name)) {
+        // The client kept an older version after a NACK: refresh that one
+        // (a heartbeat carries only name and version).
+        auto kept = std::make_shared<Resource>();
+        kept->name = name;
+        kept->version = version;
+        held.push_back(std::move(kept));
+      } else if (it != available.end() && it->second->version == version) {
         held.push_back(it->second);
       }
     }
@@ -297,7 +320,7 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
     }
     const std::string nonce = std::to_string(++nonce_counter_);
     state.inflight_nonce = nonce;
-    state.inflight_names.clear();
+    state.inflight_before.clear();
     state.last_nonce = nonce;
     ++state.responses;
     out.push_back(PendingDeltaResponse{

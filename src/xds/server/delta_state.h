@@ -37,7 +37,11 @@ struct DeltaTypeState {
   std::set<std::string, std::less<>> resend_on_first;
 
   std::string inflight_nonce;  // non-empty while a response awaits ACK/NACK
-  std::vector<std::string> inflight_names;  // the resources it carries
+  // The resources it carries, with the version the client held before
+  // (empty: none).
+  std::map<std::string, std::string, std::less<>> inflight_before;
+  // Versions the client rejected: not sent again.
+  std::map<std::string, std::string, std::less<>> rejected_versions;
   // Resources whose last version sent was NACKed: the client kept an older
   // one, so heartbeats must not claim the newer version.
   std::set<std::string, std::less<>> rejected_names;

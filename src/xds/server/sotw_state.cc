@@ -109,7 +109,10 @@ SotwState::RequestOutcome SotwState::OnRequest(
     return outcome;
   }
   state.inflight_nonce.clear();
-  state.rejected = request.has_error_detail();
+  const bool was_heartbeat = state.inflight_heartbeat;
+  if (!was_heartbeat) {
+    state.rejected = request.has_error_detail();
+  }
   if (request.has_error_detail()) {
     ++state.nacks;
     state.last_nack =
@@ -118,9 +121,16 @@ SotwState::RequestOutcome SotwState::OnRequest(
     outcome.kind = RequestKind::kNack;
   } else {
     ++state.acks;
-    state.acked_version = state.last_version_info;
+    if (!state.inflight_heartbeat) {
+      state.acked_version = state.last_version_info;
+      if (keep_accepted_) {
+        state.acked_resources = state.last_resources;
+        state.acked_sent = state.sent;
+      }
+    }
     outcome.kind = RequestKind::kAck;
   }
+  state.inflight_heartbeat = false;
   return outcome;
 }
 
@@ -198,6 +208,7 @@ void SotwState::Commit(Candidate candidate, std::vector<PendingResponse>* out) {
   state.inflight_nonce = nonce;
   state.last_nonce = nonce;
   state.last_version_info = candidate.version_info;
+  state.inflight_heartbeat = false;
   state.force_response = false;
   state.subscription_changed = false;
   ++state.responses;
@@ -280,16 +291,16 @@ std::vector<PendingResponse> SotwState::Heartbeats(
     TypeState& state = Mutable(type);
     // After a NACK the client keeps content attache no longer has the bytes
     // of; refreshing what was rejected would only be rejected again.
-    if (state.rejected || !state.requested || !state.inflight_nonce.empty() ||
-        state.last_nonce.empty()) {
+    if (!state.requested || !state.inflight_nonce.empty() ||
+        state.acked_version.empty()) {
       continue;
     }
     std::vector<ResourcePtr> held;
     if (IsFullState(type)) {
-      held = state.last_resources;
+      held = state.acked_resources;
     } else {
       const ResourceMap& available = snapshot.Of(type);
-      for (const auto& [name, version] : state.sent) {
+      for (const auto& [name, version] : state.acked_sent) {
         auto it = available.find(name);
         if (it != available.end() && it->second->version == version) {
           held.push_back(it->second);
@@ -301,10 +312,11 @@ std::vector<PendingResponse> SotwState::Heartbeats(
     }
     const std::string nonce = std::to_string(++nonce_counter_);
     state.inflight_nonce = nonce;
+    state.inflight_heartbeat = true;
     state.last_nonce = nonce;
     ++state.responses;
     out.push_back(
-        PendingResponse{type, state.last_version_info, nonce, std::move(held)});
+        PendingResponse{type, state.acked_version, nonce, std::move(held)});
   }
   return out;
 }

@@ -39,6 +39,11 @@ struct TypeState {
   uint64_t acks = 0;
   uint64_t nacks = 0;
   std::optional<NackRecord> last_nack;
+  // What the client accepted last (not counting heartbeats), kept only for
+  // clients with TTLs: heartbeats refresh this, also after a NACK.
+  std::vector<ResourcePtr> acked_resources;                    // LDS/CDS
+  std::map<std::string, std::string, std::less<>> acked_sent;  // EDS/RDS
+  bool inflight_heartbeat = false;
 };
 
 // One DiscoveryResponse to send, referring to shared resource bytes.
@@ -75,6 +80,9 @@ class SotwState {
   std::vector<PendingResponse> Heartbeats(const ViewSnapshot& snapshot);
 
   const TypeState& Of(ResourceType type) const { return types_[Index(type)]; }
+  // Clients with TTLs: keep what each type last accepted, for heartbeats.
+  // Off by default, so other streams copy nothing on an ACK.
+  void KeepAccepted() { keep_accepted_ = true; }
 
  private:
   struct Candidate {
@@ -96,6 +104,7 @@ class SotwState {
   std::optional<ResourceType> only_type_;
   std::array<TypeState, kResourceTypeCount> types_;
   uint64_t nonce_counter_ = 0;
+  bool keep_accepted_ = false;
 };
 
 }  // namespace attache

@@ -84,6 +84,9 @@ class SotwProtocol final : public StreamProtocol {
   }
   void Poll(const ViewSnapshot& snapshot, const ClientTtl& ttl,
             std::deque<grpc::ByteBuffer>* out) override {
+    if (ttl.ttl_ms != 0 && ttl.resource_in_sotw) {
+      state_.KeepAccepted();
+    }
     for (const PendingResponse& response : state_.Poll(snapshot)) {
       out->push_back(EncodeResponse(response, ttl));
     }

@@ -119,6 +119,35 @@ TEST(EndpointsBuilder, SelectionByTypeAndAnnotation) {
   EXPECT_TRUE(only.contains("shown.default"));
 }
 
+TEST(EndpointsBuilder, FailoverAnnotationSetsThePolicyOfEveryPort) {
+  KubeService zoned =
+      MakeService("zoned", {{"http", 80, "TCP"}, {"grpc", 9090, "TCP"}});
+  zoned.annotations[kFailoverAnnotation] = "zone-failover";
+  KubeService weighted = MakeService("weighted", {{"http", 80, "TCP"}});
+  weighted.annotations["attache.io/failover"] = "weighted";
+  KubeService flat = MakeService("flat", {{"http", 80, "TCP"}});
+  flat.annotations["attache.io/failover"] = "flat";
+  KubeService bogus = MakeService("bogus", {{"http", 80, "TCP"}});
+  bogus.annotations["attache.io/failover"] = "nearest";
+  const KubeService plain = MakeService("plain", {{"http", 80, "TCP"}});
+  const ServiceMap out =
+      Build({zoned, weighted, flat, bogus, plain},
+            {Slice("zoned", {{"http", 8080, "TCP"}, {"grpc", 9091, "TCP"}},
+                   {At("192.0.2.1", true)})});
+  ASSERT_EQ(out.size(), 6U);
+  EXPECT_EQ(out.at("zoned.default:http").settings.failover,
+            FailoverPolicy::kZoneFailover);
+  EXPECT_EQ(out.at("zoned.default:grpc").settings.failover,
+            FailoverPolicy::kZoneFailover);
+  EXPECT_EQ(out.at("zoned.default:http").endpoints.size(), 1U);
+  EXPECT_EQ(out.at("weighted.default").settings.failover,
+            FailoverPolicy::kWeighted);
+  EXPECT_EQ(out.at("flat.default").settings.failover, FailoverPolicy::kFlat);
+  // Unknown values are ignored: the configured default applies.
+  EXPECT_FALSE(out.at("bogus.default").settings.failover.has_value());
+  EXPECT_FALSE(out.at("plain.default").settings.failover.has_value());
+}
+
 TEST(EndpointsBuilder, IgnoresFqdnSlicesAndOtherNamespaces) {
   KubeEndpointSlice fqdn =
       Slice("echo", {{"http", 8080, "TCP"}}, {At("192.0.2.9", true)});
