@@ -169,7 +169,7 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
     }
     // Large updates are split to stay under gRPC's message limit; the rest
     // goes in the next response, after the ACK.
-    bytes += resource->response_field.size();
+    bytes += EncodedSizeBound(*resource);
     if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
       full = true;
       return;

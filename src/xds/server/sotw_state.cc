@@ -184,7 +184,7 @@ std::optional<SotwState::Candidate> SotwState::Compute(
     auto it = state.sent.find(resource->name);
     if (state.force_response || it == state.sent.end() ||
         it->second != resource->version) {
-      bytes += resource->response_field.size();
+      bytes += EncodedSizeBound(*resource);
       if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
         break;
       }

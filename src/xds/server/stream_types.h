@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "xds/cache/resource.h"
 #include "xds/cache/resource_type.h"
 
 namespace attache {
@@ -13,6 +14,13 @@ namespace attache {
 // Responses that may be split are kept under gRPC's default 4 MiB limit,
 // with room for the envelope.
 inline constexpr size_t kMaxResponseBytes = (4U << 20U) - (64U << 10U);
+
+// What one resource may add to a response at most: its shared bytes plus,
+// when wrapped in a Resource (delta, or state of the world with TTLs), the
+// name, version, TTL and wrapper tags.
+inline size_t EncodedSizeBound(const Resource& resource) {
+  return resource.response_field.size() + resource.name.size() + 128;
+}
 
 struct NackRecord {
   std::string version_info;  // the last version the client accepted
