@@ -21,3 +21,20 @@ def xds():
     yield open_stream
     for stream in streams:
         stream.close()
+
+
+@pytest.fixture
+def delta():
+    """open_stream(attache, node=None, service="ads") -> DeltaStream (incremental
+    xDS: DeltaAggregatedResources or a per-type Delta* service)."""
+    from delta_client import DeltaStream
+    streams = []
+
+    def open_stream(attache, node=None, service="ads"):
+        stream = DeltaStream(attache.xds_address, node=node, service=service)
+        streams.append(stream)
+        return stream
+
+    yield open_stream
+    for stream in streams:
+        stream.close()
