@@ -72,24 +72,9 @@ void DeltaState::Subscribe(
 
 RequestOutcome DeltaState::OnRequest(
     const envoy::service::discovery::v3::DeltaDiscoveryRequest& request) {
-  RequestOutcome outcome;
-  const std::string& url = request.type_url();
-  if (only_type_) {
-    if (!url.empty() && url != TypeUrl(*only_type_)) {
-      outcome.error = "type_url \"" + url + "\" does not belong to this " +
-                      std::string(ShortName(*only_type_)) + " service";
-      return outcome;
-    }
-    outcome.type = only_type_;
-  } else {
-    if (url.empty()) {
-      outcome.error = "type_url is required on the aggregated (ADS) stream";
-      return outcome;
-    }
-    outcome.type = ResourceTypeFromUrl(url);
-    if (!outcome.type) {
-      return outcome;  // a type we do not serve: ignore, keep the stream
-    }
+  RequestOutcome outcome = OutcomeForType(request.type_url(), only_type_);
+  if (!outcome.type) {
+    return outcome;  // an error, or a type attache does not serve
   }
   DeltaTypeState& state = Mutable(*outcome.type);
   const bool first = !state.requested;

@@ -19,44 +19,11 @@ std::string VersionOf(
 
 }  // namespace
 
-std::string_view RequestKindName(RequestKind kind) {
-  switch (kind) {
-    case RequestKind::kInitial:
-      return "initial";
-    case RequestKind::kAck:
-      return "ACK";
-    case RequestKind::kNack:
-      return "NACK";
-    case RequestKind::kUpdate:
-      return "update";
-    case RequestKind::kStale:
-      return "stale";
-    case RequestKind::kIgnored:
-      return "ignored";
-  }
-  return "?";
-}
-
 SotwState::RequestOutcome SotwState::OnRequest(
     const envoy::service::discovery::v3::DiscoveryRequest& request) {
-  RequestOutcome outcome;
-  const std::string& url = request.type_url();
-  if (only_type_) {
-    if (!url.empty() && url != TypeUrl(*only_type_)) {
-      outcome.error = "type_url \"" + url + "\" does not belong to this " +
-                      std::string(ShortName(*only_type_)) + " service";
-      return outcome;
-    }
-    outcome.type = only_type_;
-  } else {
-    if (url.empty()) {
-      outcome.error = "type_url is required on the aggregated (ADS) stream";
-      return outcome;
-    }
-    outcome.type = ResourceTypeFromUrl(url);
-    if (!outcome.type) {
-      return outcome;  // a type we do not serve: ignore, keep the stream
-    }
+  RequestOutcome outcome = OutcomeForType(request.type_url(), only_type_);
+  if (!outcome.type) {
+    return outcome;  // an error, or a type attache does not serve
   }
   const ResourceType type = *outcome.type;
   TypeState& state = Mutable(type);

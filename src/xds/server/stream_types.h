@@ -39,16 +39,11 @@ struct RequestOutcome {
   std::string error;  // non-empty: fail the stream with INVALID_ARGUMENT
 };
 
-// Delivery counters and the last rejection of one type on one stream.
-struct DeliveryStats {
-  std::string last_nonce;
-  std::string last_version_info;
-  std::string acked_version;
-  uint64_t responses = 0;
-  uint64_t acks = 0;
-  uint64_t nacks = 0;
-  std::optional<NackRecord> last_nack;
-};
+// The type a request is about: on a per-type service (`only_type`) the
+// service's type, on ADS the one its type_url names. No type and no error:
+// a type attache does not serve (ignored). An error fails the stream.
+RequestOutcome OutcomeForType(const std::string& type_url,
+                              std::optional<ResourceType> only_type);
 
 // What the client said it supports, from node.client_features.
 struct ClientTtl {

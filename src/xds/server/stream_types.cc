@@ -1,0 +1,44 @@
+#include "xds/server/stream_types.h"
+
+namespace attache {
+
+std::string_view RequestKindName(RequestKind kind) {
+  switch (kind) {
+    case RequestKind::kInitial:
+      return "initial";
+    case RequestKind::kAck:
+      return "ACK";
+    case RequestKind::kNack:
+      return "NACK";
+    case RequestKind::kUpdate:
+      return "update";
+    case RequestKind::kStale:
+      return "stale";
+    case RequestKind::kIgnored:
+      return "ignored";
+  }
+  return "?";
+}
+
+RequestOutcome OutcomeForType(const std::string& type_url,
+                              std::optional<ResourceType> only_type) {
+  RequestOutcome outcome;
+  if (only_type) {
+    if (!type_url.empty() && type_url != TypeUrl(*only_type)) {
+      outcome.error = "type_url \"" + type_url + "\" does not belong to this " +
+                      std::string(ShortName(*only_type)) + " service";
+      return outcome;
+    }
+    outcome.type = only_type;
+    return outcome;
+  }
+  if (type_url.empty()) {
+    outcome.error = "type_url is required on the aggregated (ADS) stream";
+    return outcome;
+  }
+  // A type attache does not serve is ignored; the stream stays open.
+  outcome.type = ResourceTypeFromUrl(type_url);
+  return outcome;
+}
+
+}  // namespace attache
