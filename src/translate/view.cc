@@ -8,12 +8,17 @@ namespace {
 
 std::string MetadataString(const envoy::config::core::v3::Node& node,
                            std::string_view key) {
-  const auto& fields = node.metadata().fields();
-  auto it = fields.find(std::string(key));
-  if (it == fields.end() || !it->second.has_string_value()) {
+  // Not the default instance's map, and a scan, not find(): both crash
+  // protobuf 3.21's Map when built with TSan; a node has a handful of keys.
+  if (!node.has_metadata()) {
     return "";
   }
-  return it->second.string_value();
+  for (const auto& [name, value] : node.metadata().fields()) {
+    if (name == key) {
+      return value.has_string_value() ? value.string_value() : "";
+    }
+  }
+  return "";
 }
 
 }  // namespace
