@@ -136,6 +136,19 @@ FailoverPolicy FailoverOf(const Service& service,
   return service.settings.failover.value_or(defaults.failover);
 }
 
+std::string PlaceSignature(const Service& service, const ClientPlace& place) {
+  std::set<Locality> localities;
+  for (const Endpoint& endpoint : service.endpoints) {
+    localities.insert(endpoint.locality);
+  }
+  std::string signature;
+  signature.reserve(localities.size());
+  for (const Locality& locality : localities) {
+    signature.push_back(static_cast<char>('0' + Proximity(place, locality)));
+  }
+  return signature;
+}
+
 std::string ClusterName(const std::string& name_template,
                         const std::string& service) {
   std::string name = name_template;

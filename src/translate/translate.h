@@ -47,6 +47,11 @@ TranslateEndpoints(const CatalogSnapshot& catalog,
 FailoverPolicy FailoverOf(const Service& service,
                           const ServiceDefaults& defaults);
 
+// How near each of the service's localities is to `place`, in locality
+// order. Places with equal signatures get equal load assignments, so a view
+// can reuse another place's instead of translating it again.
+std::string PlaceSignature(const Service& service, const ClientPlace& place);
+
 std::string ClusterName(const std::string& name_template,
                         const std::string& service);
 

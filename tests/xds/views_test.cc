@@ -109,6 +109,27 @@ TEST(Views, FlatServicesShareBytesAcrossPlacesPlacedOnesDiffer) {
   EXPECT_EQ(Decode(here.at("zoned")).cluster_name(), "zoned");
 }
 
+TEST(Views, PlacesThatRankAServiceAlikeShareItsAssignment) {
+  const auto set = Set();
+  // Neither zone has endpoints of any service: both rank r1/z1 and r1/z2 as
+  // "same region", so they get the very same bytes.
+  const auto& z7 = set->View({Flavor::kEnvoy, {"r1", "z7"}})->Of(kEds);
+  const auto& z8 = set->View({Flavor::kEnvoy, {"r1", "z8"}})->Of(kEds);
+  const auto& elsewhere = set->View({Flavor::kEnvoy, {"r2", "z9"}})->Of(kEds);
+  for (const char* name : {"zoned", "weighted"}) {
+    EXPECT_EQ(z7.at(name).get(), z8.at(name).get()) << name;
+    EXPECT_EQ(PlaceSignature(Catalog().services.at(name), {"r1", "z7"}), "11");
+  }
+  // Another region ranks them "elsewhere": the same assignment content
+  // (all at one level) but a signature of its own.
+  EXPECT_EQ(PlaceSignature(Catalog().services.at("zoned"), {"r2", "z9"}), "22");
+  EXPECT_EQ(Decode(elsewhere.at("zoned")).endpoints_size(), 2);
+  // A place inside z1 ranks differently from z7.
+  const auto& z1 = set->View({Flavor::kEnvoy, kZ1})->Of(kEds);
+  EXPECT_NE(z1.at("zoned").get(), z7.at("zoned").get());
+  EXPECT_EQ(PlaceSignature(Catalog().services.at("zoned"), kZ1), "01");
+}
+
 TEST(Views, ClustersListenersAndRoutesAreSharedByPlacesOfAFlavor) {
   const auto set = Set();
   const auto a = set->View({Flavor::kGrpc, kZ1});

@@ -144,9 +144,32 @@ ResourceMapPtr SnapshotSet::Endpoints(const ClientPlace& place) const {
   // Start from the place-less assignments and replace those whose policy
   // depends on the place: a flat service is translated once for all places.
   auto map = std::make_shared<ResourceMap>(*Endpoints(nowhere));
-  AddAll(ResourceType::kEndpoint,
-         TranslateEndpoints(*catalog_, options_, place, true), old.get(),
-         map.get());
+  for (const auto& [service_name, service] : catalog_->services) {
+    const FailoverPolicy policy = FailoverOf(service, options_.defaults);
+    if (policy == FailoverPolicy::kFlat) {
+      continue;
+    }
+    const std::string cluster =
+        ClusterName(options_.cluster_name_template, service_name);
+    const std::string key = cluster + '\n' + PlaceSignature(service, place);
+    ResourcePtr resource;
+    {
+      std::lock_guard placed_lock(placed_mu_);
+      if (auto it = placed_.find(key); it != placed_.end()) {
+        resource = it->second;
+      }
+    }
+    if (!resource) {
+      resource = Reused(
+          MakeResource(ResourceType::kEndpoint, cluster,
+                       MakeLoadAssignment(cluster, service, policy, place,
+                                          options_.defaults.local_percent)),
+          old.get());
+      std::lock_guard placed_lock(placed_mu_);
+      placed_.emplace(key, resource);
+    }
+    map->insert_or_assign(cluster, std::move(resource));
+  }
   slot->value = std::move(map);
   return slot->value;
 }

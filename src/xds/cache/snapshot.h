@@ -75,6 +75,10 @@ class SnapshotSet {
   mutable std::map<Flavor, std::shared_ptr<Slot<FlavorMaps>>> flavors_;
   mutable std::map<ClientPlace, std::shared_ptr<Slot<ResourceMap>>> endpoints_;
   mutable std::map<ViewKey, std::shared_ptr<Slot<ViewSnapshot>>> views_;
+  // Place-ranked load assignments by cluster name and PlaceSignature: places
+  // that rank a service's localities alike share one translation.
+  mutable std::mutex placed_mu_;
+  mutable std::map<std::string, ResourcePtr, std::less<>> placed_;
 };
 using SnapshotSetPtr = std::shared_ptr<const SnapshotSet>;
 
