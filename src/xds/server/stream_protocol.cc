@@ -59,18 +59,34 @@ std::string Describe(const Request& request, size_t names) {
          " nonce=" + request.response_nonce();
 }
 
-class SotwProtocol final : public StreamProtocol {
+// What both protocols share: the parsed request, the state machine, and
+// everything that only reads them.
+template <typename Request, typename State>
+class ProtocolBase : public StreamProtocol {
  public:
-  explicit SotwProtocol(std::optional<ResourceType> only_type)
+  explicit ProtocolBase(std::optional<ResourceType> only_type)
       : state_(only_type) {}
 
-  std::string_view Name() const override { return "sotw"; }
   bool Parse(const grpc::ByteBuffer& bytes) override {
     return ParseRequest(bytes, &request_);
   }
   const envoy::config::core::v3::Node& RequestNode() const override {
     return request_.node();
   }
+  nlohmann::json TypesJson() const override { return TypesJsonOf(state_); }
+
+ protected:
+  Request request_;
+  State state_;
+};
+
+class SotwProtocol final
+    : public ProtocolBase<envoy::service::discovery::v3::DiscoveryRequest,
+                          SotwState> {
+ public:
+  using ProtocolBase::ProtocolBase;
+
+  std::string_view Name() const override { return "sotw"; }
   RequestOutcome Apply(std::string* detail) override {
     RequestOutcome outcome = state_.OnRequest(request_);
     if (outcome.kind == RequestKind::kNack) {
@@ -100,25 +116,15 @@ class SotwProtocol final : public StreamProtocol {
       out->push_back(EncodeResponse(response, ttl));
     }
   }
-  nlohmann::json TypesJson() const override { return TypesJsonOf(state_); }
-
- private:
-  envoy::service::discovery::v3::DiscoveryRequest request_;
-  SotwState state_;
 };
 
-class DeltaProtocol final : public StreamProtocol {
+class DeltaProtocol final
+    : public ProtocolBase<envoy::service::discovery::v3::DeltaDiscoveryRequest,
+                          DeltaState> {
  public:
-  explicit DeltaProtocol(std::optional<ResourceType> only_type)
-      : state_(only_type) {}
+  using ProtocolBase::ProtocolBase;
 
   std::string_view Name() const override { return "delta"; }
-  bool Parse(const grpc::ByteBuffer& bytes) override {
-    return ParseRequest(bytes, &request_);
-  }
-  const envoy::config::core::v3::Node& RequestNode() const override {
-    return request_.node();
-  }
   RequestOutcome Apply(std::string* detail) override {
     RequestOutcome outcome = state_.OnRequest(request_);
     if (outcome.kind == RequestKind::kNack) {
@@ -145,11 +151,6 @@ class DeltaProtocol final : public StreamProtocol {
       out->push_back(EncodeDeltaResponse(response, ttl));
     }
   }
-  nlohmann::json TypesJson() const override { return TypesJsonOf(state_); }
-
- private:
-  envoy::service::discovery::v3::DeltaDiscoveryRequest request_;
-  DeltaState state_;
 };
 
 }  // namespace
