@@ -21,6 +21,10 @@ fi
 echo "== Kubernetes test peers (kube-apiserver, kubectl, etcd from Go modules)"
 ATTACHE_GO_JOBS="${ATTACHE_GO_JOBS:-2}" bash tools/build.sh
 
+echo "== benchmark smoke (attache and go-control-plane, a few seconds)"
+bash bench/build.sh
+python3 bench/run.py --smoke --attache "$PWD/$BUILD/attache"
+
 echo "== end-to-end tests"
 export ATTACHE_BIN="$PWD/$BUILD/attache" ATTACHE_BUILD_DIR="$PWD/$BUILD"
 export PATH="$VENV/bin:$PATH"

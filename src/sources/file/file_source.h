@@ -1,7 +1,10 @@
 #pragma once
 
 #include <atomic>
+#include <filesystem>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -11,10 +14,12 @@
 
 namespace attache {
 
-// A YAML host file, reloaded whenever it changes. The folder is watched with
-// inotify, not the file, so that editors and tools that replace the file by
-// renaming (and Kubernetes ConfigMap symlink swaps) are seen. A file that
-// fails to parse is logged and ignored: the last good content keeps serving.
+// A YAML host file, or a folder of them (every *.yaml, *.yml and *.json in
+// it, merged in name order), reloaded whenever one changes. The folder is
+// watched with inotify, not the file, so that editors and tools that replace
+// a file by renaming (and Kubernetes ConfigMap symlink swaps) are seen. In a
+// folder only the files that changed are re-read. A file that fails to parse
+// is logged and ignored: its last good content keeps serving.
 class FileSource final : public Source {
  public:
   FileSource(std::string name, FileSourceConfig config, Catalog* catalog);
@@ -30,15 +35,30 @@ class FileSource final : public Source {
   uint64_t rejected() const { return rejected_; }
 
  private:
-  // Re-reads the file; true when it was applied (or unchanged).
-  bool Reload();
+  struct HostFile {
+    std::string text;     // last read, good or not
+    ServiceMap services;  // last good
+  };
+
+  // Host files to read: the file itself, or the folder's host files.
+  std::set<std::filesystem::path> ListFiles() const;
+  // Re-reads `changed` (every file when empty) and reports the merged state
+  // when anything was applied.
+  void Reload(const std::set<std::filesystem::path>& changed = {});
+  // Reads one file; true when its content changed and was applied.
+  bool ReadOne(const std::filesystem::path& file);
+  void Publish();
   void Watch();
+  // Collects the files named by pending inotify events; sets *rescan when an
+  // event names no single host file (a ConfigMap swap, a queue overflow).
+  void Drain(std::set<std::filesystem::path>* changed, bool* rescan);
 
   const std::string name_;
   const std::filesystem::path path_;
+  bool folder_ = false;
   Catalog* const catalog_;
   std::mutex reload_mu_;  // the watcher and Start may both reload
-  std::string last_text_;
+  std::map<std::filesystem::path, HostFile> files_;
   int inotify_fd_ = -1;
   int stop_fd_ = -1;
   std::thread thread_;

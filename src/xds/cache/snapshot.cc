@@ -3,21 +3,6 @@
 namespace attache {
 namespace {
 
-const std::string& NameOf(const envoy::config::cluster::v3::Cluster& m) {
-  return m.name();
-}
-const std::string& NameOf(
-    const envoy::config::endpoint::v3::ClusterLoadAssignment& m) {
-  return m.cluster_name();
-}
-const std::string& NameOf(const envoy::config::listener::v3::Listener& m) {
-  return m.name();
-}
-const std::string& NameOf(
-    const envoy::config::route::v3::RouteConfiguration& m) {
-  return m.name();
-}
-
 ResourcePtr Reused(ResourcePtr resource, const ResourceMap* previous) {
   if (previous != nullptr) {
     auto it = previous->find(resource->name);
@@ -28,22 +13,55 @@ ResourcePtr Reused(ResourcePtr resource, const ResourceMap* previous) {
   return resource;
 }
 
-template <typename Message>
-void AddAll(ResourceType type, const std::vector<Message>& messages,
-            const ResourceMap* previous, ResourceMap* out) {
-  for (const Message& message : messages) {
-    ResourcePtr resource =
-        Reused(MakeResource(type, NameOf(message), message), previous);
-    out->insert_or_assign(resource->name, std::move(resource));
+// The previous generation's resource when its source did not change (no
+// translation at all), else a fresh one (shared with the previous generation
+// anyway when its bytes came out the same).
+template <typename MakeMessage>
+ResourcePtr Build(ResourceType type, const std::string& name, bool unchanged,
+                  const ResourceMap* previous, MakeMessage make) {
+  if (unchanged && previous != nullptr) {
+    if (auto it = previous->find(name); it != previous->end()) {
+      return it->second;
+    }
   }
+  return Reused(MakeResource(type, name, make()), previous);
 }
 
-template <typename Message>
-ResourceMapPtr MapOf(ResourceType type, const std::vector<Message>& messages,
-                     const ResourceMap* previous) {
-  auto map = std::make_shared<ResourceMap>();
-  AddAll(type, messages, previous, map.get());
-  return map;
+// What follows `old` now that it holds `fresh`: `old` itself when no
+// resource changed, so streams can tell "nothing new" by pointer.
+SharedMap Succeed(ResourceMap fresh, const SharedMap* old) {
+  if (old == nullptr || !old->map) {
+    return {std::make_shared<const ResourceMap>(std::move(fresh)), nullptr};
+  }
+  const ResourceMap& before = *old->map;
+  std::vector<std::string> names;
+  auto a = before.begin();
+  auto b = fresh.begin();
+  while (a != before.end() || b != fresh.end()) {
+    if (b == fresh.end() || (a != before.end() && a->first < b->first)) {
+      names.push_back((a++)->first);
+    } else if (a == before.end() || b->first < a->first) {
+      names.push_back((b++)->first);
+    } else {
+      if (a->second->version != b->second->version) {
+        names.push_back(a->first);
+      }
+      ++a;
+      ++b;
+    }
+  }
+  if (names.empty()) {
+    return *old;
+  }
+  auto change = std::make_shared<MapChange>();
+  change->base = old->map;
+  change->names = std::move(names);
+  return {std::make_shared<const ResourceMap>(std::move(fresh)),
+          std::move(change)};
+}
+
+const ResourceMap* MapOf(const std::shared_ptr<const SharedMap>& shared) {
+  return shared ? shared->map.get() : nullptr;
 }
 
 // The slot of `key` in `slots`, created when missing.
@@ -98,53 +116,112 @@ std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::PeekFlavored(
   return Peek(mu_, flavors_, flavor);
 }
 
-ResourceMapPtr SnapshotSet::PeekEndpoints(const ClientPlace& place) const {
+std::shared_ptr<const SharedMap> SnapshotSet::PeekEndpoints(
+    const ClientPlace& place) const {
   return Peek(mu_, endpoints_, place);
+}
+
+bool SnapshotSet::Unchanged(const SnapshotSet* before, const std::string& name,
+                            const Service& service) const {
+  if (before == nullptr) {
+    return false;
+  }
+  const auto& services = before->catalog_->services;
+  auto it = services.find(name);
+  return it != services.end() && it->second == service;
 }
 
 std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::Flavored(
     Flavor flavor) const {
   auto slot = SlotOf(mu_, flavors_, flavor);
   std::lock_guard lock(slot->mu);
-  if (!slot->value) {
-    const auto before = Previous();
-    const auto old = before ? before->PeekFlavored(flavor) : nullptr;
-    const TranslatedResources translated =
-        TranslateFlavor(*catalog_, options_, flavor);
-    auto maps = std::make_shared<FlavorMaps>();
-    maps->clusters = MapOf(ResourceType::kCluster, translated.clusters,
-                           old ? old->clusters.get() : nullptr);
-    maps->listeners = MapOf(ResourceType::kListener, translated.listeners,
-                            old ? old->listeners.get() : nullptr);
-    maps->routes = MapOf(ResourceType::kRoute, translated.routes,
-                         old ? old->routes.get() : nullptr);
-    slot->value = std::move(maps);
+  if (slot->value) {
+    return slot->value;
   }
+  const auto before = Previous();
+  const auto old = before ? before->PeekFlavored(flavor) : nullptr;
+  const ResourceMap* old_clusters = old ? old->clusters.map.get() : nullptr;
+  const ResourceMap* old_listeners = old ? old->listeners.map.get() : nullptr;
+  const ResourceMap* old_routes = old ? old->routes.map.get() : nullptr;
+  ResourceMap clusters;
+  ResourceMap listeners;
+  ResourceMap routes;
+  for (const auto& entry : catalog_->services) {
+    // Named references: lambdas cannot capture structured bindings (clang).
+    const std::string& name = entry.first;
+    const Service& service = entry.second;
+    const std::string cluster =
+        ClusterName(options_.cluster_name_template, name);
+    if (!clusters.contains(cluster)) {  // the first service of a name wins
+      clusters.emplace(
+          cluster,
+          Build(ResourceType::kCluster, cluster,
+                Unchanged(before.get(), name, service), old_clusters, [&] {
+                  return MakeCluster(cluster, service, options_.defaults);
+                }));
+    }
+    if (flavor == Flavor::kGrpc) {
+      // These depend on the names alone.
+      listeners.emplace(
+          name, Build(ResourceType::kListener, name, true, old_listeners,
+                      [&] { return MakeApiListener(name); }));
+      routes.emplace(
+          name, Build(ResourceType::kRoute, name, true, old_routes,
+                      [&] { return MakeRouteConfiguration(name, cluster); }));
+    }
+  }
+  auto maps = std::make_shared<FlavorMaps>();
+  maps->clusters = Succeed(std::move(clusters), old ? &old->clusters : nullptr);
+  maps->listeners =
+      Succeed(std::move(listeners), old ? &old->listeners : nullptr);
+  maps->routes = Succeed(std::move(routes), old ? &old->routes : nullptr);
+  slot->value = std::move(maps);
   return slot->value;
 }
 
-ResourceMapPtr SnapshotSet::Endpoints(const ClientPlace& place) const {
+std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
+    const ClientPlace& place) const {
   auto slot = SlotOf(mu_, endpoints_, place);
   std::lock_guard lock(slot->mu);
   if (slot->value) {
     return slot->value;
   }
   const auto before = Previous();
-  ResourceMapPtr old = before ? before->PeekEndpoints(place) : nullptr;
+  const auto old = before ? before->PeekEndpoints(place) : nullptr;
   const ClientPlace nowhere;
-  if (!old && before) {
-    old = before->PeekEndpoints(nowhere);
-  }
+  ResourceMap map;
   if (place == nowhere) {
-    slot->value = MapOf(ResourceType::kEndpoint,
-                        TranslateEndpoints(*catalog_, options_, nowhere, false),
-                        old.get());
+    for (const auto& entry : catalog_->services) {
+      // Named references: lambdas cannot capture structured bindings (clang).
+      const std::string& name = entry.first;
+      const Service& service = entry.second;
+      const std::string cluster =
+          ClusterName(options_.cluster_name_template, name);
+      if (map.contains(cluster)) {
+        continue;
+      }
+      map.emplace(
+          cluster,
+          Build(ResourceType::kEndpoint, cluster,
+                Unchanged(before.get(), name, service), MapOf(old), [&] {
+                  return MakeLoadAssignment(
+                      cluster, service, FailoverOf(service, options_.defaults),
+                      nowhere, options_.defaults.local_percent);
+                }));
+    }
+    slot->value =
+        std::make_shared<const SharedMap>(Succeed(std::move(map), old.get()));
     return slot->value;
   }
   // Start from the place-less assignments and replace those whose policy
   // depends on the place: a flat service is translated once for all places.
-  auto map = std::make_shared<ResourceMap>(*Endpoints(nowhere));
-  for (const auto& [service_name, service] : catalog_->services) {
+  map = *Endpoints(nowhere)->map;
+  // Equal bytes are worth sharing even with what another place had before.
+  const auto similar =
+      old ? old : (before ? before->PeekEndpoints(nowhere) : nullptr);
+  for (const auto& entry : catalog_->services) {
+    const std::string& service_name = entry.first;
+    const Service& service = entry.second;
     const FailoverPolicy policy = FailoverOf(service, options_.defaults);
     if (policy == FailoverPolicy::kFlat) {
       continue;
@@ -160,17 +237,21 @@ ResourceMapPtr SnapshotSet::Endpoints(const ClientPlace& place) const {
       }
     }
     if (!resource) {
-      resource = Reused(
-          MakeResource(ResourceType::kEndpoint, cluster,
-                       MakeLoadAssignment(cluster, service, policy, place,
-                                          options_.defaults.local_percent)),
-          old.get());
+      // Only this place's own previous map holds what this place saw.
+      resource =
+          Build(ResourceType::kEndpoint, cluster,
+                old && Unchanged(before.get(), service_name, service),
+                MapOf(similar), [&] {
+                  return MakeLoadAssignment(cluster, service, policy, place,
+                                            options_.defaults.local_percent);
+                });
       std::lock_guard placed_lock(placed_mu_);
       placed_.emplace(key, resource);
     }
-    map->insert_or_assign(cluster, std::move(resource));
+    map.insert_or_assign(cluster, std::move(resource));
   }
-  slot->value = std::move(map);
+  slot->value =
+      std::make_shared<const SharedMap>(Succeed(std::move(map), old.get()));
   return slot->value;
 }
 
@@ -182,10 +263,16 @@ ViewSnapshotPtr SnapshotSet::View(const ViewKey& key) const {
     auto view = std::make_shared<ViewSnapshot>();
     view->generation = generation();
     view->key = key;
-    view->resources[Index(ResourceType::kCluster)] = flavored->clusters;
-    view->resources[Index(ResourceType::kEndpoint)] = Endpoints(key.place);
-    view->resources[Index(ResourceType::kListener)] = flavored->listeners;
-    view->resources[Index(ResourceType::kRoute)] = flavored->routes;
+    const auto endpoints = Endpoints(key.place);
+    const std::pair<ResourceType, const SharedMap*> maps[] = {
+        {ResourceType::kCluster, &flavored->clusters},
+        {ResourceType::kEndpoint, endpoints.get()},
+        {ResourceType::kListener, &flavored->listeners},
+        {ResourceType::kRoute, &flavored->routes}};
+    for (const auto& [type, shared] : maps) {
+      view->resources[Index(type)] = shared->map;
+      view->changes[Index(type)] = shared->change;
+    }
     slot->value = std::move(view);
   }
   return slot->value;

@@ -14,6 +14,22 @@ namespace attache {
 
 using ResourceMapPtr = std::shared_ptr<const ResourceMap>;
 
+// How a map differs from the map that held the same resources one
+// generation earlier: a stream that was up to date with `base` needs to look
+// at `names` only, not at every resource it subscribes to.
+struct MapChange {
+  std::weak_ptr<const ResourceMap> base;
+  std::vector<std::string> names;  // added, changed or removed; sorted
+};
+using MapChangePtr = std::shared_ptr<const MapChange>;
+
+// A map and what changed in it. A map whose resources all stayed the same is
+// carried over as the same pointer, change and all.
+struct SharedMap {
+  ResourceMapPtr map;
+  MapChangePtr change;  // null: nothing known about an earlier map
+};
+
 // The immutable resource set of one view at one catalog generation. Maps are
 // shared: every view of a flavor holds the same clusters, every view of a
 // place the same load assignments.
@@ -21,6 +37,7 @@ struct ViewSnapshot {
   uint64_t generation = 0;
   ViewKey key;
   std::array<ResourceMapPtr, kResourceTypeCount> resources;
+  std::array<MapChangePtr, kResourceTypeCount> changes;
 
   const ResourceMap& Of(ResourceType type) const {
     return *resources[Index(type)];
@@ -31,7 +48,8 @@ using ViewSnapshotPtr = std::shared_ptr<const ViewSnapshot>;
 // Every view of one catalog generation. A view is translated when the first
 // client that needs it asks, then shared by all its clients; views no client
 // needs are never built. Resources whose bytes did not change since the
-// previous generation are reused as they are, so their buffers stay shared.
+// previous generation are reused as they are, so their buffers stay shared,
+// and a service that did not change since then is not translated again.
 class SnapshotSet {
  public:
   SnapshotSet(std::shared_ptr<const CatalogSnapshot> catalog,
@@ -56,15 +74,20 @@ class SnapshotSet {
     std::shared_ptr<const T> value;
   };
   struct FlavorMaps {
-    ResourceMapPtr clusters;
-    ResourceMapPtr listeners;
-    ResourceMapPtr routes;
+    SharedMap clusters;
+    SharedMap listeners;
+    SharedMap routes;
   };
 
   std::shared_ptr<const FlavorMaps> Flavored(Flavor flavor) const;
-  ResourceMapPtr Endpoints(const ClientPlace& place) const;
+  std::shared_ptr<const SharedMap> Endpoints(const ClientPlace& place) const;
   std::shared_ptr<const FlavorMaps> PeekFlavored(Flavor flavor) const;
-  ResourceMapPtr PeekEndpoints(const ClientPlace& place) const;
+  std::shared_ptr<const SharedMap> PeekEndpoints(
+      const ClientPlace& place) const;
+  // The previous generation's service of this name if it equals `service`:
+  // its resources can be reused without translating it again.
+  bool Unchanged(const SnapshotSet* before, const std::string& name,
+                 const Service& service) const;
   std::shared_ptr<const SnapshotSet> Previous() const;
 
   const std::shared_ptr<const CatalogSnapshot> catalog_;
@@ -73,7 +96,7 @@ class SnapshotSet {
   mutable std::mutex mu_;  // guards the slot maps, never held while building
   mutable std::shared_ptr<const SnapshotSet> previous_;
   mutable std::map<Flavor, std::shared_ptr<Slot<FlavorMaps>>> flavors_;
-  mutable std::map<ClientPlace, std::shared_ptr<Slot<ResourceMap>>> endpoints_;
+  mutable std::map<ClientPlace, std::shared_ptr<Slot<SharedMap>>> endpoints_;
   mutable std::map<ViewKey, std::shared_ptr<Slot<ViewSnapshot>>> views_;
   // Place-ranked load assignments by cluster name and PlaceSignature: places
   // that rank a service's localities alike share one translation.

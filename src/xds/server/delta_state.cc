@@ -77,6 +77,11 @@ RequestOutcome DeltaState::OnRequest(
     return outcome;  // an error, or a type attache does not serve
   }
   DeltaTypeState& state = Mutable(*outcome.type);
+  state.quiet.Clear();
+  if (request.resource_names_subscribe_size() != 0 ||
+      request.resource_names_unsubscribe_size() != 0) {
+    state.answered.Clear();  // the response in flight is not all it needs
+  }
   const bool first = !state.requested;
   // Subscription changes apply whatever the nonce says.
   Subscribe(state, request, first);
@@ -127,6 +132,7 @@ RequestOutcome DeltaState::OnRequest(
   } else {
     ++state.acks;
     state.acked_version = state.last_version_info;
+    state.quiet = state.answered;
     outcome.kind = RequestKind::kAck;
   }
   return outcome;
@@ -140,7 +146,7 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
     return std::nullopt;
   }
   const ResourceMap& available = snapshot.Of(type);
-  Candidate candidate{type, {}, {}};
+  Candidate candidate{type, {}, {}, allow_removals};
   size_t bytes = 0;
   bool full = false;
   auto consider = [&](const ResourcePtr& resource) {
@@ -157,6 +163,7 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
     bytes += EncodedSizeBound(*resource);
     if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
       full = true;
+      candidate.complete = false;
       return;
     }
     candidate.resources.push_back(resource);
@@ -199,14 +206,46 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
   return candidate;
 }
 
+bool DeltaState::Quiet(ResourceType type, const ViewSnapshot& snapshot) const {
+  const DeltaTypeState& state = Of(type);
+  return state.requested && state.inflight_nonce.empty() &&
+         !state.force_response &&
+         state.quiet.StillQuiet(snapshot, type, [&state](const auto& name) {
+           return state.wildcard || state.names.contains(name) ||
+                  state.held.contains(name) || state.must_remove.contains(name);
+         });
+}
+
+std::optional<DeltaState::Candidate> DeltaState::Next(
+    ResourceType type, const ViewSnapshot& snapshot, bool allow_removals) {
+  DeltaTypeState& state = Mutable(type);
+  if (Quiet(type, snapshot)) {
+    state.quiet.Set(snapshot, type);  // follow the chain of changes
+    return std::nullopt;
+  }
+  auto candidate = Compute(type, snapshot, allow_removals);
+  if (!candidate && allow_removals && state.requested &&
+      state.inflight_nonce.empty()) {
+    state.quiet.Set(snapshot, type);
+  }
+  return candidate;
+}
+
 bool DeltaState::HasWork(ResourceType type,
                          const ViewSnapshot& snapshot) const {
   return !Of(type).inflight_nonce.empty() ||
-         Compute(type, snapshot, true).has_value();
+         (!Quiet(type, snapshot) && Compute(type, snapshot, true).has_value());
 }
 
-PendingDeltaResponse DeltaState::Commit(Candidate candidate) {
+PendingDeltaResponse DeltaState::Commit(Candidate candidate,
+                                        const ViewSnapshot& snapshot) {
   DeltaTypeState& state = Mutable(candidate.type);
+  state.quiet.Clear();
+  // Once the client ACKs, it holds everything this map has for it.
+  state.answered.Clear();
+  if (candidate.complete) {
+    state.answered.Set(snapshot, candidate.type);
+  }
   const std::string nonce = std::to_string(++nonce_counter_);
   state.inflight_nonce = nonce;
   state.last_nonce = nonce;
@@ -248,26 +287,28 @@ std::vector<PendingDeltaResponse> DeltaState::Poll(
   // stopped using them; until then only additions and changes go out.
   const bool routes_busy = HasWork(ResourceType::kListener, snapshot) ||
                            HasWork(ResourceType::kRoute, snapshot);
-  if (auto clusters = Compute(ResourceType::kCluster, snapshot, !routes_busy)) {
+  if (auto clusters = Next(ResourceType::kCluster, snapshot, !routes_busy)) {
     // A new or changed cluster makes Envoy warm it and wait for its load
     // assignment: send that again even if the client held it.
     DeltaTypeState& endpoints = Mutable(ResourceType::kEndpoint);
+    endpoints.quiet.Clear();
+    endpoints.answered.Clear();
     for (const ResourcePtr& resource : clusters->resources) {
       endpoints.held.erase(resource->name);
       if (!endpoints.requested) {
         endpoints.resend_on_first.insert(resource->name);
       }
     }
-    out.push_back(Commit(std::move(*clusters)));
+    out.push_back(Commit(std::move(*clusters), snapshot));
   }
-  if (auto endpoints = Compute(ResourceType::kEndpoint, snapshot, true)) {
-    out.push_back(Commit(std::move(*endpoints)));
+  if (auto endpoints = Next(ResourceType::kEndpoint, snapshot, true)) {
+    out.push_back(Commit(std::move(*endpoints), snapshot));
   }
   const DeltaTypeState& clusters = Of(ResourceType::kCluster);
   if (clusters.inflight_nonce.empty() && !clusters.rejected) {
     for (ResourceType type : {ResourceType::kListener, ResourceType::kRoute}) {
-      if (auto candidate = Compute(type, snapshot, true)) {
-        out.push_back(Commit(std::move(*candidate)));
+      if (auto candidate = Next(type, snapshot, true)) {
+        out.push_back(Commit(std::move(*candidate), snapshot));
       }
     }
   }

@@ -10,6 +10,7 @@
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "xds/cache/snapshot.h"
+#include "xds/server/quiet_mark.h"
 #include "xds/server/stream_types.h"
 
 namespace attache {
@@ -29,6 +30,10 @@ struct DeltaTypeState {
   // Names to list in removed_resources in the next response (a wildcard
   // client that dropped an explicit name the wildcard does not cover).
   std::set<std::string, std::less<>> must_remove;
+  QuietMark quiet;  // cleared by every request and response of the type
+  // The map the response in flight sent everything of; becomes `quiet` when
+  // the client ACKs it.
+  QuietMark answered;
   bool force_response = false;  // answer the first request even if empty
   // Names to send on the type's first request whatever the client lists in
   // initial_resource_versions: load assignments of clusters that changed
@@ -90,6 +95,7 @@ class DeltaState {
     ResourceType type;
     std::vector<ResourcePtr> resources;
     std::vector<std::string> removed;
+    bool complete = true;  // false: more to send from the same map
   };
 
   void Subscribe(
@@ -99,8 +105,15 @@ class DeltaState {
   std::optional<Candidate> Compute(ResourceType type,
                                    const ViewSnapshot& snapshot,
                                    bool allow_removals) const;
+  // True when `snapshot` holds nothing new for the type (see QuietMark).
+  bool Quiet(ResourceType type, const ViewSnapshot& snapshot) const;
+  // Compute, skipped when quiet; remembers when there was nothing to send
+  // (only a computation that allowed removals can tell).
+  std::optional<Candidate> Next(ResourceType type, const ViewSnapshot& snapshot,
+                                bool allow_removals);
   bool HasWork(ResourceType type, const ViewSnapshot& snapshot) const;
-  PendingDeltaResponse Commit(Candidate candidate);
+  PendingDeltaResponse Commit(Candidate candidate,
+                              const ViewSnapshot& snapshot);
   DeltaTypeState& Mutable(ResourceType type) { return types_[Index(type)]; }
 
   std::optional<ResourceType> only_type_;

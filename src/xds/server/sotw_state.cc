@@ -27,6 +27,7 @@ SotwState::RequestOutcome SotwState::OnRequest(
   }
   const ResourceType type = *outcome.type;
   TypeState& state = Mutable(type);
+  state.quiet.Clear();
 
   // The subscription: names are exact keys. For LDS/CDS an empty list means
   // wildcard only while no name was ever sent; '*' is wildcard explicitly.
@@ -45,7 +46,9 @@ SotwState::RequestOutcome SotwState::OnRequest(
       }
     }
   }
-  if (wildcard != state.wildcard || names != state.names) {
+  const bool resubscribed = wildcard != state.wildcard || names != state.names;
+  if (resubscribed) {
+    state.answered.Clear();  // the response in flight is not all it needs
     state.subscription_changed = state.requested;
     state.wildcard = wildcard;
     state.names = std::move(names);
@@ -77,6 +80,9 @@ SotwState::RequestOutcome SotwState::OnRequest(
   }
   state.inflight_nonce.clear();
   const bool was_heartbeat = state.inflight_heartbeat;
+  if (!was_heartbeat) {
+    state.quiet = state.answered;
+  }
   if (!was_heartbeat) {
     state.rejected = request.has_error_detail();
   }
@@ -110,24 +116,28 @@ std::optional<SotwState::Candidate> SotwState::Compute(
   Candidate candidate;
   candidate.type = type;
   const ResourceMap& available = snapshot.Of(type);
-  std::vector<ResourcePtr> subscribed;
-  if (state.wildcard) {
-    for (const auto& [name, resource] : available) {
-      subscribed.push_back(resource);
+  // Visits the subscribed resources in name order.
+  auto for_each_subscribed = [&](auto&& visit) {
+    if (state.wildcard) {
+      for (const auto& [name, resource] : available) {
+        visit(resource);
+      }
+      return;
     }
-  } else {
     for (const std::string& name : state.names) {
       if (auto it = available.find(name); it != available.end()) {
-        subscribed.push_back(it->second);
+        visit(it->second);
       }
     }
-  }
-  for (const ResourcePtr& resource : subscribed) {
-    candidate.desired.emplace(resource->name, resource->version);
-  }
-  candidate.version_info = VersionOf(candidate.desired);
+  };
 
   if (IsFullState(type)) {
+    for_each_subscribed([&candidate](const ResourcePtr& resource) {
+      candidate.desired.emplace_hint(candidate.desired.end(), resource->name,
+                                     resource->version);
+      candidate.resources.push_back(resource);
+    });
+    candidate.version_info = VersionOf(candidate.desired);
     const bool changed = candidate.desired != state.sent;
     if (!changed && !state.force_response && !state.subscription_changed) {
       return std::nullopt;
@@ -141,36 +151,75 @@ std::optional<SotwState::Candidate> SotwState::Compute(
     candidate.removal_only = changed && !adds_or_modifies &&
                              !state.force_response &&
                              !state.subscription_changed;
-    candidate.resources = std::move(subscribed);
     return candidate;
   }
   // gRPC clients refuse responses over 4 MiB. EDS and RDS may be split: what
   // does not fit stays unsent and goes in the next response, after the ACK.
   size_t bytes = 0;
-  for (ResourcePtr& resource : subscribed) {
+  for_each_subscribed([&](const ResourcePtr& resource) {
     auto it = state.sent.find(resource->name);
-    if (state.force_response || it == state.sent.end() ||
-        it->second != resource->version) {
-      bytes += EncodedSizeBound(*resource);
-      if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
-        break;
-      }
-      candidate.resources.push_back(std::move(resource));
+    if (!candidate.complete ||
+        (!state.force_response && it != state.sent.end() &&
+         it->second == resource->version)) {
+      return;
     }
-  }
+    bytes += EncodedSizeBound(*resource);
+    if (bytes > kMaxResponseBytes && !candidate.resources.empty()) {
+      candidate.complete = false;
+      return;
+    }
+    candidate.resources.push_back(resource);
+  });
   if (candidate.resources.empty() && !state.force_response) {
     return std::nullopt;
+  }
+  // The version names everything subscribed, sent now or before.
+  ContentHasher version;
+  for_each_subscribed([&version](const ResourcePtr& resource) {
+    version.Add(resource->name);
+    version.Add(resource->version);
+  });
+  candidate.version_info = HashHex(version.Finish());
+  return candidate;
+}
+
+bool SotwState::Quiet(ResourceType type, const ViewSnapshot& snapshot) const {
+  const TypeState& state = Of(type);
+  return state.requested && state.inflight_nonce.empty() &&
+         !state.force_response && !state.subscription_changed &&
+         state.quiet.StillQuiet(snapshot, type, [&state](const auto& name) {
+           return state.wildcard || state.names.contains(name);
+         });
+}
+
+std::optional<SotwState::Candidate> SotwState::Next(
+    ResourceType type, const ViewSnapshot& snapshot) {
+  TypeState& state = Mutable(type);
+  if (Quiet(type, snapshot)) {
+    state.quiet.Set(snapshot, type);  // follow the chain of changes
+    return std::nullopt;
+  }
+  auto candidate = Compute(type, snapshot);
+  if (!candidate && state.requested && state.inflight_nonce.empty()) {
+    state.quiet.Set(snapshot, type);
   }
   return candidate;
 }
 
 bool SotwState::HasWork(ResourceType type, const ViewSnapshot& snapshot) const {
   return !Of(type).inflight_nonce.empty() ||
-         Compute(type, snapshot).has_value();
+         (!Quiet(type, snapshot) && Compute(type, snapshot).has_value());
 }
 
-void SotwState::Commit(Candidate candidate, std::vector<PendingResponse>* out) {
+void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
+                       std::vector<PendingResponse>* out) {
   TypeState& state = Mutable(candidate.type);
+  state.quiet.Clear();
+  // Once the client answers, it holds everything this map has for it.
+  state.answered.Clear();
+  if (candidate.complete) {
+    state.answered.Set(snapshot, candidate.type);
+  }
   const std::string nonce = std::to_string(++nonce_counter_);
   state.inflight_nonce = nonce;
   state.last_nonce = nonce;
@@ -184,6 +233,8 @@ void SotwState::Commit(Candidate candidate, std::vector<PendingResponse>* out) {
       // A cluster that is new or changed makes Envoy warm it and wait for its
       // ClusterLoadAssignment: forget the one sent so that it goes again.
       TypeState& endpoints = Mutable(ResourceType::kEndpoint);
+      endpoints.quiet.Clear();
+      endpoints.answered.Clear();
       for (const auto& [name, version] : candidate.desired) {
         auto it = state.sent.find(name);
         if (it == state.sent.end() || it->second != version) {
@@ -213,6 +264,7 @@ void SotwState::KeepRemovedClusters(Candidate* candidate) const {
     }
   }
   if (kept) {
+    candidate->complete = false;  // the kept clusters must go later
     std::sort(candidate->resources.begin(), candidate->resources.end(),
               [](const ResourcePtr& a, const ResourcePtr& b) {
                 return a->name < b->name;
@@ -223,28 +275,28 @@ void SotwState::KeepRemovedClusters(Candidate* candidate) const {
 
 std::vector<PendingResponse> SotwState::Poll(const ViewSnapshot& snapshot) {
   std::vector<PendingResponse> out;
-  if (auto clusters = Compute(ResourceType::kCluster, snapshot)) {
+  if (auto clusters = Next(ResourceType::kCluster, snapshot)) {
     // Make before break: a cluster goes away only after listeners and routes
     // stopped using it. Until then a response that adds clusters keeps it.
     const bool routes_busy = HasWork(ResourceType::kListener, snapshot) ||
                              HasWork(ResourceType::kRoute, snapshot);
     if (!routes_busy) {
-      Commit(std::move(*clusters), &out);
+      Commit(std::move(*clusters), snapshot, &out);
     } else if (!clusters->removal_only) {
       KeepRemovedClusters(&*clusters);
-      Commit(std::move(*clusters), &out);
+      Commit(std::move(*clusters), snapshot, &out);
     }
   }
-  if (auto endpoints = Compute(ResourceType::kEndpoint, snapshot)) {
-    Commit(std::move(*endpoints), &out);
+  if (auto endpoints = Next(ResourceType::kEndpoint, snapshot)) {
+    Commit(std::move(*endpoints), snapshot, &out);
   }
   // Routes may point at clusters the client does not have until it ACKs
   // CDS; after a NACK they wait for a CDS the client accepts.
   const TypeState& clusters = Of(ResourceType::kCluster);
   if (clusters.inflight_nonce.empty() && !clusters.rejected) {
     for (ResourceType type : {ResourceType::kListener, ResourceType::kRoute}) {
-      if (auto candidate = Compute(type, snapshot)) {
-        Commit(std::move(*candidate), &out);
+      if (auto candidate = Next(type, snapshot)) {
+        Commit(std::move(*candidate), snapshot, &out);
       }
     }
   }

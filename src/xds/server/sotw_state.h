@@ -10,6 +10,7 @@
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "xds/cache/snapshot.h"
+#include "xds/server/quiet_mark.h"
 #include "xds/server/stream_types.h"
 
 namespace attache {
@@ -27,6 +28,10 @@ struct TypeState {
   // LDS/CDS: the resources of the last response, to keep a cluster that is
   // going away in the response until routes stop pointing at it.
   std::vector<ResourcePtr> last_resources;
+  QuietMark quiet;  // cleared by every request and response of the type
+  // The map the response in flight sent everything of; becomes `quiet` when
+  // the client answers it.
+  QuietMark answered;
   bool force_response = false;        // answer the initial request regardless
   bool subscription_changed = false;  // LDS/CDS answer a changed name list
 
@@ -91,14 +96,21 @@ class SotwState {
     std::vector<ResourcePtr> resources;
     std::map<std::string, std::string, std::less<>> desired;
     bool removal_only = false;
+    bool complete = true;  // false: more to send from the same map
   };
 
   std::optional<Candidate> Compute(ResourceType type,
                                    const ViewSnapshot& snapshot) const;
+  // True when `snapshot` holds nothing new for the type (see QuietMark).
+  bool Quiet(ResourceType type, const ViewSnapshot& snapshot) const;
+  // Compute, skipped when quiet; remembers when there was nothing to send.
+  std::optional<Candidate> Next(ResourceType type,
+                                const ViewSnapshot& snapshot);
   bool HasWork(ResourceType type, const ViewSnapshot& snapshot) const;
   // Adds the clusters of the last CDS response that `candidate` drops.
   void KeepRemovedClusters(Candidate* candidate) const;
-  void Commit(Candidate candidate, std::vector<PendingResponse>* out);
+  void Commit(Candidate candidate, const ViewSnapshot& snapshot,
+              std::vector<PendingResponse>* out);
   TypeState& Mutable(ResourceType type) { return types_[Index(type)]; }
 
   std::optional<ResourceType> only_type_;
