@@ -31,14 +31,14 @@ SCENARIOS = {
     # every client reconnects at once.
     "sotw": (dict(services=1000, clusters=3, endpoints=10),
              dict(clients=2000, subscribe=100, churn="100,1000",
-                  churn_seconds=10, storm=True)),
+                  churn_seconds=10, storm=True, timeout="120s")),
     # (b), (c), (d) over delta xDS.
     "delta": (dict(services=1000, clusters=3, endpoints=10),
               dict(clients=2000, subscribe=100, churn="100,1000",
-                   churn_seconds=10, storm=True, delta=True)),
+                   churn_seconds=10, storm=True, delta=True, timeout="120s")),
     # (e): memory held by 10,000 connected, idle clients.
     "idle": (dict(services=1000, clusters=3, endpoints=10),
-             dict(clients=10000, subscribe=100)),
+             dict(clients=10000, subscribe=100, timeout="300s")),
 }
 SMOKE = {
     "smoke-sotw": (dict(services=50, clusters=3, endpoints=4),

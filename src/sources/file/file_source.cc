@@ -94,31 +94,33 @@ void FileSource::LoadInitial() {
   std::lock_guard lock(reload_mu_);
   for (const auto& file : ListFiles()) {
     std::string text = ReadFileOrThrow(file);
-    ServiceMap services = ParseHostFile(file.string(), text, name_);
-    files_[file] = HostFile{std::move(text), std::move(services)};
+    services_[file.string()] = ParseHostFile(file.string(), text, name_);
+    texts_[file.string()] = std::move(text);
   }
   Publish();
 }
 
 bool FileSource::ReadOne(const std::filesystem::path& file) {
+  const std::string key = file.string();
   std::error_code error;
   if (folder_ && !std::filesystem::exists(file, error)) {
-    return files_.erase(file) > 0;
+    texts_.erase(key);
+    return services_.erase(key) > 0;
   }
-  HostFile& entry = files_[file];
+  std::string& last_text = texts_[key];
   std::string text;
   try {
     text = ReadFileOrThrow(file);
-    if (text == entry.text) {
+    if (text == last_text) {
       return false;
     }
-    entry.services = ParseHostFile(file.string(), text, name_);
-    entry.text = std::move(text);
+    services_[key] = ParseHostFile(key, text, name_);
+    last_text = std::move(text);
     return true;
   } catch (const ConfigError& failure) {
     // Remember the rejected text so the same bad content is reported once.
     if (!text.empty()) {
-      entry.text = std::move(text);
+      last_text = std::move(text);
     }
     ++rejected_;
     spdlog::error(
@@ -138,7 +140,7 @@ void FileSource::Reload(const std::set<std::filesystem::path>& changed) {
     } catch (const ConfigError& failure) {
       spdlog::error("source {}: {}", name_, failure.what());
     }
-    for (const auto& [file, entry] : files_) {
+    for (const auto& [file, text] : texts_) {
       targets.insert(file);
     }
   }
@@ -155,14 +157,10 @@ void FileSource::Reload(const std::set<std::filesystem::path>& changed) {
 void FileSource::Publish() {
   // Catalog::Merge gives a folder's files the precedence sources have: for
   // an address:port or a setting given twice, the first name wins.
-  std::map<std::string, ServiceMap> by_file;
-  for (const auto& [file, entry] : files_) {
-    by_file.emplace(file.string(), entry.services);
-  }
-  ServiceMap services = Catalog::Merge(by_file);
+  ServiceMap services = Catalog::Merge(services_);
   const bool first = reloads_ == 0;
   const std::string files =
-      folder_ ? fmt::format(", {} files", files_.size()) : "";
+      folder_ ? fmt::format(", {} files", texts_.size()) : "";
   spdlog::info("source {}: {} {} ({} services, {} endpoints{})", name_,
                first ? "loaded" : "reloaded", path_.string(), services.size(),
                CountEndpoints(services), files);

@@ -58,7 +58,10 @@ class FileSource final : public Source {
   bool folder_ = false;
   Catalog* const catalog_;
   std::mutex reload_mu_;  // the watcher and Start may both reload
-  std::map<std::filesystem::path, HostFile> files_;
+  // Per file: the text last read (good or not) and its last good services,
+  // keyed by path string as Catalog::Merge wants them.
+  std::map<std::string, std::string> texts_;
+  std::map<std::string, ServiceMap> services_;
   int inotify_fd_ = -1;
   int stop_fd_ = -1;
   std::thread thread_;

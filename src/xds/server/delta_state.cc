@@ -139,8 +139,8 @@ RequestOutcome DeltaState::OnRequest(
 }
 
 std::optional<DeltaState::Candidate> DeltaState::Compute(
-    ResourceType type, const ViewSnapshot& snapshot,
-    bool allow_removals) const {
+    ResourceType type, const ViewSnapshot& snapshot, bool allow_removals,
+    const std::vector<std::string>* only) const {
   const DeltaTypeState& state = Of(type);
   if (!state.requested || !state.inflight_nonce.empty()) {
     return std::nullopt;
@@ -168,7 +168,15 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
     }
     candidate.resources.push_back(resource);
   };
-  if (state.wildcard) {
+  if (only != nullptr) {
+    for (const std::string& name : *only) {
+      if (state.wildcard || state.names.contains(name)) {
+        if (auto it = available.find(name); it != available.end()) {
+          consider(it->second);
+        }
+      }
+    }
+  } else if (state.wildcard) {
     for (const auto& [name, resource] : available) {
       consider(resource);
     }
@@ -179,7 +187,18 @@ std::optional<DeltaState::Candidate> DeltaState::Compute(
       }
     }
   }
-  if (allow_removals) {
+  if (allow_removals && only != nullptr) {
+    for (const std::string& name : *only) {
+      if (available.contains(name)) {
+        continue;
+      }
+      const bool subscribed = state.names.contains(name);
+      if (state.held.contains(name) || state.must_remove.contains(name) ||
+          (subscribed && !state.told_absent.contains(name))) {
+        candidate.removed.push_back(name);
+      }
+    }
+  } else if (allow_removals) {
     std::set<std::string, std::less<>> removed;
     for (const auto& [name, version] : state.held) {
       const bool wanted = state.wildcard || state.names.contains(name);
@@ -223,7 +242,10 @@ std::optional<DeltaState::Candidate> DeltaState::Next(
     state.quiet.Set(snapshot, type);  // follow the chain of changes
     return std::nullopt;
   }
-  auto candidate = Compute(type, snapshot, allow_removals);
+  // Up to date with the previous map: only what changed since can be new.
+  const std::vector<std::string>* only =
+      state.force_response ? nullptr : state.quiet.ChangedSince(snapshot, type);
+  auto candidate = Compute(type, snapshot, allow_removals, only);
   if (!candidate && allow_removals && state.requested &&
       state.inflight_nonce.empty()) {
     state.quiet.Set(snapshot, type);

@@ -102,9 +102,11 @@ class DeltaState {
       DeltaTypeState& state,
       const envoy::service::discovery::v3::DeltaDiscoveryRequest& request,
       bool first);
-  std::optional<Candidate> Compute(ResourceType type,
-                                   const ViewSnapshot& snapshot,
-                                   bool allow_removals) const;
+  // With `only`, looks at those names alone (the others are known to hold
+  // nothing new).
+  std::optional<Candidate> Compute(
+      ResourceType type, const ViewSnapshot& snapshot, bool allow_removals,
+      const std::vector<std::string>* only = nullptr) const;
   // True when `snapshot` holds nothing new for the type (see QuietMark).
   bool Quiet(ResourceType type, const ViewSnapshot& snapshot) const;
   // Compute, skipped when quiet; remembers when there was nothing to send

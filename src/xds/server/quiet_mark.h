@@ -1,6 +1,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "xds/cache/snapshot.h"
 
@@ -34,6 +36,16 @@ class QuietMark {
       }
     }
     return true;
+  }
+  // The names that changed since the marked map, when `snapshot` holds its
+  // direct successor; null when that is unknown.
+  const std::vector<std::string>* ChangedSince(const ViewSnapshot& snapshot,
+                                               ResourceType type) const {
+    const MapChangePtr& change = snapshot.changes[Index(type)];
+    if (!set_ || !change || !Same(change->base)) {
+      return nullptr;
+    }
+    return &change->names;
   }
   void Set(const ViewSnapshot& snapshot, ResourceType type) {
     map_ = snapshot.resources[Index(type)];

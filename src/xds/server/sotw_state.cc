@@ -17,6 +17,20 @@ std::string VersionOf(
   return HashHex(version.Finish());
 }
 
+// One entry of an EDS/RDS version: the sum of these over what the client
+// holds is the same whatever order it was sent in, and is updated per change.
+uint64_t EntryHash(std::string_view name, std::string_view version) {
+  return ContentHash(name) * 0x9E3779B97F4A7C15ULL + ContentHash(version);
+}
+
+// Erases `name` from what an EDS/RDS stream holds, keeping its version sum.
+void ForgetSent(TypeState& state, std::string_view name) {
+  if (auto it = state.sent.find(name); it != state.sent.end()) {
+    state.version_sum -= EntryHash(it->first, it->second);
+    state.sent.erase(it);
+  }
+}
+
 }  // namespace
 
 SotwState::RequestOutcome SotwState::OnRequest(
@@ -55,9 +69,15 @@ SotwState::RequestOutcome SotwState::OnRequest(
     if (!IsFullState(type)) {
       // Forget what was sent for names no longer wanted, so that subscribing
       // again sends them again.
-      std::erase_if(state.sent, [&state](const auto& entry) {
-        return !state.names.contains(entry.first);
-      });
+      std::vector<std::string> unwanted;
+      for (const auto& [name, version] : state.sent) {
+        if (!state.names.contains(name)) {
+          unwanted.push_back(name);
+        }
+      }
+      for (const std::string& name : unwanted) {
+        ForgetSent(state, name);
+      }
     }
   }
 
@@ -108,7 +128,8 @@ SotwState::RequestOutcome SotwState::OnRequest(
 }
 
 std::optional<SotwState::Candidate> SotwState::Compute(
-    ResourceType type, const ViewSnapshot& snapshot) const {
+    ResourceType type, const ViewSnapshot& snapshot,
+    const std::vector<std::string>* only) const {
   const TypeState& state = Of(type);
   if (!state.requested || !state.inflight_nonce.empty()) {
     return std::nullopt;
@@ -116,8 +137,19 @@ std::optional<SotwState::Candidate> SotwState::Compute(
   Candidate candidate;
   candidate.type = type;
   const ResourceMap& available = snapshot.Of(type);
-  // Visits the subscribed resources in name order.
+  // Visits the subscribed resources in name order (of `only`, if given).
   auto for_each_subscribed = [&](auto&& visit) {
+    if (only != nullptr) {
+      for (const std::string& name : *only) {
+        if (!state.wildcard && !state.names.contains(name)) {
+          continue;
+        }
+        if (auto it = available.find(name); it != available.end()) {
+          visit(it->second);
+        }
+      }
+      return;
+    }
     if (state.wildcard) {
       for (const auto& [name, resource] : available) {
         visit(resource);
@@ -173,13 +205,15 @@ std::optional<SotwState::Candidate> SotwState::Compute(
   if (candidate.resources.empty() && !state.force_response) {
     return std::nullopt;
   }
-  // The version names everything subscribed, sent now or before.
-  ContentHasher version;
-  for_each_subscribed([&version](const ResourcePtr& resource) {
-    version.Add(resource->name);
-    version.Add(resource->version);
-  });
-  candidate.version_info = HashHex(version.Finish());
+  // The version names everything the client will hold, sent now or before.
+  uint64_t version = state.version_sum;
+  for (const ResourcePtr& resource : candidate.resources) {
+    if (auto it = state.sent.find(resource->name); it != state.sent.end()) {
+      version -= EntryHash(it->first, it->second);
+    }
+    version += EntryHash(resource->name, resource->version);
+  }
+  candidate.version_info = HashHex(version);
   return candidate;
 }
 
@@ -199,7 +233,13 @@ std::optional<SotwState::Candidate> SotwState::Next(
     state.quiet.Set(snapshot, type);  // follow the chain of changes
     return std::nullopt;
   }
-  auto candidate = Compute(type, snapshot);
+  // Up to date with the previous map: only what changed since can be new.
+  const std::vector<std::string>* only = nullptr;
+  if (!IsFullState(type) && !state.force_response &&
+      !state.subscription_changed) {
+    only = state.quiet.ChangedSince(snapshot, type);
+  }
+  auto candidate = Compute(type, snapshot, only);
   if (!candidate && state.requested && state.inflight_nonce.empty()) {
     state.quiet.Set(snapshot, type);
   }
@@ -238,7 +278,7 @@ void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
       for (const auto& [name, version] : candidate.desired) {
         auto it = state.sent.find(name);
         if (it == state.sent.end() || it->second != version) {
-          endpoints.sent.erase(name);
+          ForgetSent(endpoints, name);
         }
       }
     }
@@ -246,7 +286,9 @@ void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
     state.last_resources = candidate.resources;
   } else {
     for (const ResourcePtr& resource : candidate.resources) {
-      state.sent[resource->name] = resource->version;
+      ForgetSent(state, resource->name);
+      state.sent.emplace(resource->name, resource->version);
+      state.version_sum += EntryHash(resource->name, resource->version);
     }
   }
   out->push_back(PendingResponse{candidate.type,

@@ -25,6 +25,8 @@ struct TypeState {
   // What the client was last sent: for LDS/CDS the whole last response, for
   // EDS/RDS everything it holds. name -> resource version.
   std::map<std::string, std::string, std::less<>> sent;
+  // EDS/RDS: a sum of a hash per entry of `sent`; its hex is version_info.
+  uint64_t version_sum = 0;
   // LDS/CDS: the resources of the last response, to keep a cluster that is
   // going away in the response until routes stop pointing at it.
   std::vector<ResourcePtr> last_resources;
@@ -99,8 +101,11 @@ class SotwState {
     bool complete = true;  // false: more to send from the same map
   };
 
-  std::optional<Candidate> Compute(ResourceType type,
-                                   const ViewSnapshot& snapshot) const;
+  // What to send now; with `only`, looks at those names alone (the others
+  // are known to hold nothing new).
+  std::optional<Candidate> Compute(
+      ResourceType type, const ViewSnapshot& snapshot,
+      const std::vector<std::string>* only = nullptr) const;
   // True when `snapshot` holds nothing new for the type (see QuietMark).
   bool Quiet(ResourceType type, const ViewSnapshot& snapshot) const;
   // Compute, skipped when quiet; remembers when there was nothing to send.
