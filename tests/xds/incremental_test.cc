@@ -208,3 +208,32 @@ TEST(Incremental, DeltaStreamSeesRemovalsAndSkipsOthersChanges) {
 
 }  // namespace
 }  // namespace attache
+
+namespace attache {
+namespace {
+
+// ACKs usually repeat the subscription, which is then taken as unchanged
+// without copying it; any other list must still change it.
+TEST(Incremental, AnAckThatChangesTheNamesIsNotTakenForARepeat) {
+  Generations generations;
+  SotwState state;
+  state.OnRequest(SotwRequest(kEds, {"a", "b"}));
+  const auto view = generations.Next({{"a", 80}, {"b", 80}, {"c", 80}});
+  auto out = state.Poll(*view);
+  ASSERT_EQ(out.size(), 1U);
+  // Same size, a duplicate instead of "b": the subscription is {a}.
+  state.OnRequest(SotwRequest(kEds, {"a", "a"}, &out[0]));
+  EXPECT_EQ(state.Of(kEds).names, (std::set<std::string, std::less<>>{"a"}));
+  // Unsorted and new: {c, a}; "c" goes out.
+  state.OnRequest(SotwRequest(kEds, {"c", "a"}));
+  out = state.Poll(*view);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(Names(out[0].resources), (Strings{"c"}));
+  state.OnRequest(SotwRequest(kEds, {"a", "c"}, &out[0]));  // a repeat
+  EXPECT_EQ(state.Of(kEds).names,
+            (std::set<std::string, std::less<>>{"a", "c"}));
+  EXPECT_TRUE(state.Poll(*view).empty());
+}
+
+}  // namespace
+}  // namespace attache

@@ -31,6 +31,30 @@ void ForgetSent(TypeState& state, std::string_view name) {
   }
 }
 
+// True when `request` names exactly the explicit (non-wildcard) names the
+// stream already has, so that nothing about the subscription changes.
+bool RepeatsSubscription(
+    const TypeState& state, ResourceType type,
+    const envoy::service::discovery::v3::DiscoveryRequest& request) {
+  if (!state.requested || state.wildcard || state.names.empty() ||
+      static_cast<size_t>(request.resource_names_size()) !=
+          state.names.size()) {
+    return false;
+  }
+  // Ascending, so without duplicates: equal size and containment mean the
+  // same set. Other orders take the slow path.
+  const std::string* previous = nullptr;
+  for (const std::string& name : request.resource_names()) {
+    if ((previous != nullptr && !(*previous < name)) ||
+        (SupportsWildcard(type) && name == "*") ||
+        !state.names.contains(name)) {
+      return false;
+    }
+    previous = &name;
+  }
+  return true;
+}
+
 }  // namespace
 
 SotwState::RequestOutcome SotwState::OnRequest(
@@ -45,10 +69,15 @@ SotwState::RequestOutcome SotwState::OnRequest(
 
   // The subscription: names are exact keys. For LDS/CDS an empty list means
   // wildcard only while no name was ever sent; '*' is wildcard explicitly.
+  // Most requests (ACKs) repeat it unchanged: that is checked without
+  // copying the names.
+  const bool repeated = RepeatsSubscription(state, type, request);
   bool wildcard = false;
   std::set<std::string, std::less<>> names;
-  if (SupportsWildcard(type) && request.resource_names_size() == 0 &&
-      !state.ever_named) {
+  if (repeated) {
+    // Nothing to compute: the subscription stays as it is.
+  } else if (SupportsWildcard(type) && request.resource_names_size() == 0 &&
+             !state.ever_named) {
     wildcard = true;
   } else {
     state.ever_named = state.ever_named || SupportsWildcard(type);
@@ -60,7 +89,8 @@ SotwState::RequestOutcome SotwState::OnRequest(
       }
     }
   }
-  const bool resubscribed = wildcard != state.wildcard || names != state.names;
+  const bool resubscribed =
+      !repeated && (wildcard != state.wildcard || names != state.names);
   if (resubscribed) {
     state.answered.Clear();  // the response in flight is not all it needs
     state.subscription_changed = state.requested;
