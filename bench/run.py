@@ -63,6 +63,7 @@ sources: [{name: hosts, type: file, path: %s}]
 # -ads=false: in ADS mode the snapshot cache never answers a SotW EDS request
 # for a subset of the clusters (go-control-plane issue #63), and each
 # simulated client asks for 100 of them.
+NAMES = {"attache": "attache", "gcp": "go-control-plane"}
 GCP_ARGS = ["-debounce", "20ms", "-max-delay", "50ms", "-ads=false"]
 
 
@@ -178,7 +179,7 @@ def served_everyone(report):
 def table(name, results):
     lines = [f"### {name}", ""]
     for kind, report in results.items():
-        lines.append(f"- {kind}: {report['clients']} clients "
+        lines.append(f"- {NAMES.get(kind, kind)}: {report['clients']} clients "
                      f"({'delta' if report['delta'] else 'SotW'}), "
                      f"{report['subscribe']} clusters each, "
                      f"{report['services']} services; "
@@ -187,16 +188,17 @@ def table(name, results):
     lines.append("")
     kinds = list(results)
     columns = {k: figures(r) for k, r in results.items()}
-    header = "| figure | " + " | ".join(kinds)
-    if len(kinds) == 2:
-        header += " | attache / go-control-plane"
-    lines += [header + " |", "|---" * (len(kinds) + 1 + (len(kinds) == 2)) + "|"]
+    compare = len(kinds) == 2
+    header = "| figure | " + ("attache / go-control-plane | " if compare else "")
+    header += " | ".join(NAMES.get(k, k) for k in kinds) + " |"
+    lines += [header, "|---" * (len(kinds) + 1 + compare) + "|"]
     for i, (label, _, unit) in enumerate(columns[kinds[0]]):
         values = [columns[k][i][1] for k in kinds]
         cells = [f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
                  for v in values]
-        if len(kinds) == 2:
-            cells.append(f"{values[0] / values[1]:.2f}" if values[1] else "-")
+        if compare:
+            cells.insert(0, f"**{values[0] / values[1]:.2f}**"
+                         if values[1] else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -212,9 +214,16 @@ def main():
     parser.add_argument("--attache", default=os.path.join(
         ROOT, os.environ.get("ATTACHE_BUILD_DIR", "build"), "attache"))
     parser.add_argument("--json", help="also write every report here")
+    parser.add_argument("--from-json", help="print the tables of an earlier "
+                        "--json file instead of running")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folders (logs, host files)")
     args = parser.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            for name, results in json.load(f).items():
+                print(table(name, results))
+        return 0
     catalog = SMOKE if args.smoke else SCENARIOS
     names = args.scenarios.split(",") if args.scenarios else list(catalog)
     servers = args.servers.split(",")
