@@ -4,8 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
-#include "util/content_hash.h"
 #include "xds/cache/snapshot.h"
+#include "xds/server/stream_types.h"
 
 namespace attache {
 namespace {
@@ -19,12 +19,9 @@ nlohmann::json ToJson(const google::protobuf::Message& message) {
 }
 
 // Decodes the bytes clients receive, so the dump is exactly what is sent.
-nlohmann::json ResourcesJson(const ResourceMap& resources) {
-  ContentHasher version;
+nlohmann::json ResourcesJson(ResourceType type, const ResourceMap& resources) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [name, resource] : resources) {
-    version.Add(name);
-    version.Add(resource->version);
     envoy::service::discovery::v3::DiscoveryResponse holder;
     const grpc::Slice& field = resource->response_field;
     if (holder.ParseFromArray(field.begin(), static_cast<int>(field.size())) &&
@@ -32,7 +29,8 @@ nlohmann::json ResourcesJson(const ResourceMap& resources) {
       list.push_back(ToJson(holder.resources(0)));
     }
   }
-  return {{"version_info", HashHex(version.Finish())},
+  // What a client that subscribes to everything is sent with them.
+  return {{"version_info", SotwVersionInfo(type, resources)},
           {"resources", std::move(list)}};
 }
 
@@ -69,7 +67,7 @@ YAML::Node ToYaml(const nlohmann::json& json) {
 nlohmann::json DumpView(const ViewSnapshot& view) {
   nlohmann::json types = nlohmann::json::object();
   for (ResourceType type : kAllResourceTypes) {
-    types[std::string(TypeUrl(type))] = ResourcesJson(view.Of(type));
+    types[std::string(TypeUrl(type))] = ResourcesJson(type, view.Of(type));
   }
   return {{"view", ViewJson(view.key)},
           {"generation", view.generation},

@@ -17,16 +17,10 @@ std::string VersionOf(
   return HashHex(version.Finish());
 }
 
-// One entry of an EDS/RDS version: the sum of these over what the client
-// holds is the same whatever order it was sent in, and is updated per change.
-uint64_t EntryHash(std::string_view name, std::string_view version) {
-  return ContentHash(name) * 0x9E3779B97F4A7C15ULL + ContentHash(version);
-}
-
 // Erases `name` from what an EDS/RDS stream holds, keeping its version sum.
 void ForgetSent(TypeState& state, std::string_view name) {
   if (auto it = state.sent.find(name); it != state.sent.end()) {
-    state.version_sum -= EntryHash(it->first, it->second);
+    state.version_sum -= SotwEntryHash(it->first, it->second);
     state.sent.erase(it);
   }
 }
@@ -239,9 +233,9 @@ std::optional<SotwState::Candidate> SotwState::Compute(
   uint64_t version = state.version_sum;
   for (const ResourcePtr& resource : candidate.resources) {
     if (auto it = state.sent.find(resource->name); it != state.sent.end()) {
-      version -= EntryHash(it->first, it->second);
+      version -= SotwEntryHash(it->first, it->second);
     }
-    version += EntryHash(resource->name, resource->version);
+    version += SotwEntryHash(resource->name, resource->version);
   }
   candidate.version_info = HashHex(version);
   return candidate;
@@ -318,7 +312,7 @@ void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
     for (const ResourcePtr& resource : candidate.resources) {
       ForgetSent(state, resource->name);
       state.sent.emplace(resource->name, resource->version);
-      state.version_sum += EntryHash(resource->name, resource->version);
+      state.version_sum += SotwEntryHash(resource->name, resource->version);
     }
   }
   out->push_back(PendingResponse{candidate.type,

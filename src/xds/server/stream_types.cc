@@ -1,5 +1,7 @@
 #include "xds/server/stream_types.h"
 
+#include "util/content_hash.h"
+
 namespace attache {
 
 std::string_view RequestKindName(RequestKind kind) {
@@ -39,6 +41,26 @@ RequestOutcome OutcomeForType(const std::string& type_url,
   // A type attache does not serve is ignored; the stream stays open.
   outcome.type = ResourceTypeFromUrl(type_url);
   return outcome;
+}
+
+uint64_t SotwEntryHash(std::string_view name, std::string_view version) {
+  return ContentHash(name) * 0x9E3779B97F4A7C15ULL + ContentHash(version);
+}
+
+std::string SotwVersionInfo(ResourceType type, const ResourceMap& resources) {
+  if (IsFullState(type)) {
+    ContentHasher version;
+    for (const auto& [name, resource] : resources) {
+      version.Add(name);
+      version.Add(resource->version);
+    }
+    return HashHex(version.Finish());
+  }
+  uint64_t sum = 0;
+  for (const auto& [name, resource] : resources) {
+    sum += SotwEntryHash(name, resource->version);
+  }
+  return HashHex(sum);
 }
 
 }  // namespace attache

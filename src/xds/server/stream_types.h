@@ -33,6 +33,15 @@ struct NackRecord {
 enum class RequestKind { kInitial, kAck, kNack, kUpdate, kStale, kIgnored };
 std::string_view RequestKindName(RequestKind kind);
 
+// One entry of a SotW EDS/RDS version_info: the version is the sum of these
+// over what the client holds (order-free, so it is updated per change), in
+// hex. Content-derived, so every replica names the same state alike.
+uint64_t SotwEntryHash(std::string_view name, std::string_view version);
+// The version_info of a SotW response that leaves the client holding exactly
+// `resources`: for LDS/CDS a hash of the names and versions in order, for
+// EDS/RDS the sum above.
+std::string SotwVersionInfo(ResourceType type, const ResourceMap& resources);
+
 struct RequestOutcome {
   RequestKind kind = RequestKind::kIgnored;
   std::optional<ResourceType> type;
