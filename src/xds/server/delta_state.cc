@@ -9,16 +9,6 @@ namespace {
 
 constexpr std::string_view kWildcard = "*";
 
-std::string VersionOf(
-    const std::map<std::string, std::string, std::less<>>& held) {
-  ContentHasher version;
-  for (const auto& [name, resource_version] : held) {
-    version.Add(name);
-    version.Add(resource_version);
-  }
-  return HashHex(version.Finish());
-}
-
 }  // namespace
 
 void DeltaState::Subscribe(
@@ -293,7 +283,7 @@ PendingDeltaResponse DeltaState::Commit(Candidate candidate,
       state.told_absent.insert(name);
     }
   }
-  state.last_version_info = VersionOf(state.held);
+  state.last_version_info = OrderedVersion(state.held);
   return PendingDeltaResponse{candidate.type,
                               state.last_version_info,
                               nonce,

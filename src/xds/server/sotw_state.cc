@@ -7,16 +7,6 @@
 namespace attache {
 namespace {
 
-std::string VersionOf(
-    const std::map<std::string, std::string, std::less<>>& resources) {
-  ContentHasher version;
-  for (const auto& [name, resource_version] : resources) {
-    version.Add(name);
-    version.Add(resource_version);
-  }
-  return HashHex(version.Finish());
-}
-
 // Erases `name` from what an EDS/RDS stream holds, keeping its version sum.
 void ForgetSent(TypeState& state, std::string_view name) {
   if (auto it = state.sent.find(name); it != state.sent.end()) {
@@ -193,7 +183,7 @@ std::optional<SotwState::Candidate> SotwState::Compute(
                                      resource->version);
       candidate.resources.push_back(resource);
     });
-    candidate.version_info = VersionOf(candidate.desired);
+    candidate.version_info = OrderedVersion(candidate.desired);
     const bool changed = candidate.desired != state.sent;
     if (!changed && !state.force_response && !state.subscription_changed) {
       return std::nullopt;
@@ -335,7 +325,7 @@ void SotwState::KeepRemovedClusters(Candidate* candidate) const {
               [](const ResourcePtr& a, const ResourcePtr& b) {
                 return a->name < b->name;
               });
-    candidate->version_info = VersionOf(candidate->desired);
+    candidate->version_info = OrderedVersion(candidate->desired);
   }
 }
 

@@ -1,7 +1,5 @@
 #include "xds/server/stream_types.h"
 
-#include "util/content_hash.h"
-
 namespace attache {
 
 std::string_view RequestKindName(RequestKind kind) {
@@ -49,12 +47,10 @@ uint64_t SotwEntryHash(std::string_view name, std::string_view version) {
 
 std::string SotwVersionInfo(ResourceType type, const ResourceMap& resources) {
   if (IsFullState(type)) {
-    ContentHasher version;
-    for (const auto& [name, resource] : resources) {
-      version.Add(name);
-      version.Add(resource->version);
-    }
-    return HashHex(version.Finish());
+    return OrderedVersion(
+        resources, [](const ResourcePtr& resource) -> const std::string& {
+          return resource->version;
+        });
   }
   uint64_t sum = 0;
   for (const auto& [name, resource] : resources) {

@@ -2,10 +2,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "util/content_hash.h"
 #include "xds/cache/resource.h"
 #include "xds/cache/resource_type.h"
 
@@ -32,6 +34,23 @@ struct NackRecord {
 // What a request meant, for logs and tests.
 enum class RequestKind { kInitial, kAck, kNack, kUpdate, kStale, kIgnored };
 std::string_view RequestKindName(RequestKind kind);
+
+// A hash of (name, version) pairs in map order: SotW LDS/CDS version_info and
+// delta system_version_info. `version_of` maps an entry's value to its version.
+template <typename Map, typename VersionOf>
+std::string OrderedVersion(const Map& entries, VersionOf version_of) {
+  ContentHasher version;
+  for (const auto& [name, value] : entries) {
+    version.Add(name);
+    version.Add(version_of(value));
+  }
+  return HashHex(version.Finish());
+}
+inline std::string OrderedVersion(
+    const std::map<std::string, std::string, std::less<>>& entries) {
+  return OrderedVersion(
+      entries, [](const std::string& v) -> const std::string& { return v; });
+}
 
 // One entry of a SotW EDS/RDS version_info: the version is the sum of these
 // over what the client holds (order-free, so it is updated per change), in
