@@ -163,13 +163,48 @@ TEST(DeltaResponseEncoder, HeartbeatsHaveNameVersionAndTtlButNoBody) {
   EXPECT_EQ(decoded.removed_resources_size(), 0);
 }
 
+TEST(SotwResponseEncoder, WholeMapIsOneSliceSharedByEveryResponse) {
+  const auto view = Sample();
+  const ResourceMapPtr& clusters =
+      view->resources[Index(ResourceType::kCluster)];
+  std::vector<ResourcePtr> all;
+  for (const auto& [name, resource] : *clusters) {
+    all.push_back(resource);
+  }
+  const PendingResponse per_resource{ResourceType::kCluster, "v1", "7", all,
+                                     nullptr};
+  const PendingResponse whole{ResourceType::kCluster, "v1", "7", all, clusters};
+  EXPECT_EQ(Bytes(EncodeResponse(whole)), Bytes(EncodeResponse(per_resource)));
+
+  std::vector<grpc::Slice> first;
+  std::vector<grpc::Slice> second;
+  ASSERT_TRUE(EncodeResponse(whole).Dump(&first).ok());
+  ASSERT_TRUE(EncodeResponse(whole).Dump(&second).ok());
+  ASSERT_EQ(first.size(), 2U);  // the envelope, then every resource
+  ASSERT_EQ(second.size(), 2U);
+  EXPECT_EQ(first[1].begin(), second[1].begin());  // one body, shared
+  // With TTLs each resource is wrapped on its own: no shared body.
+  const auto wrapped = DecodeSotw(whole, ClientTtl{2'500, true});
+  ASSERT_EQ(wrapped.resources_size(), 2);
+  EXPECT_EQ(wrapped.resources(0).type_url(), kResourceUrl);
+
+  const PendingDeltaResponse delta_each{
+      ResourceType::kCluster, "s1", "8", all, {}, false, nullptr};
+  const PendingDeltaResponse delta_whole{
+      ResourceType::kCluster, "s1", "8", all, {}, false, clusters};
+  EXPECT_EQ(Bytes(EncodeDeltaResponse(delta_whole)),
+            Bytes(EncodeDeltaResponse(delta_each)));
+  EXPECT_EQ(DecodeDelta(delta_whole).resources_size(), 2);
+}
+
 TEST(SotwResponseEncoder, ResourceInSotwWrapsEachResourceWithItsTtl) {
   const auto view = Sample();
   const auto& clusters = view->Of(ResourceType::kCluster);
   PendingResponse response{ResourceType::kCluster,
                            "v1",
                            "7",
-                           {clusters.at("echo"), clusters.at("other")}};
+                           {clusters.at("echo"), clusters.at("other")},
+                           nullptr};
   const auto decoded = DecodeSotw(response, ClientTtl{2'500, true});
   EXPECT_EQ(decoded.version_info(), "v1");
   EXPECT_EQ(decoded.nonce(), "7");
@@ -195,7 +230,7 @@ TEST(SotwResponseEncoder, WithoutResourceInSotwResourcesAreNotWrapped) {
   const auto view = Sample();
   const auto& clusters = view->Of(ResourceType::kCluster);
   PendingResponse response{
-      ResourceType::kCluster, "v1", "7", {clusters.at("echo")}};
+      ResourceType::kCluster, "v1", "7", {clusters.at("echo")}, nullptr};
   for (const ClientTtl& ttl :
        {ClientTtl{}, ClientTtl{2'500, false}, ClientTtl{0, true}}) {
     const auto decoded = DecodeSotw(response, ttl);

@@ -63,7 +63,8 @@ TEST(ResponseEncoder, DecodesWithTheProtobufSchema) {
   PendingResponse response{ResourceType::kCluster,
                            "v1",
                            "7",
-                           {clusters.at("echo"), clusters.at("other")}};
+                           {clusters.at("echo"), clusters.at("other")},
+                           nullptr};
   grpc::ByteBuffer buffer = EncodeResponse(response);
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(buffer.Dump(&slices).ok());

@@ -125,6 +125,7 @@ RequestOutcome DeltaState::OnRequest(
     state.quiet = state.answered;
     outcome.kind = RequestKind::kAck;
   }
+  state.inflight_before.clear();  // only a NACK needs it
   return outcome;
 }
 
@@ -284,12 +285,22 @@ PendingDeltaResponse DeltaState::Commit(Candidate candidate,
     }
   }
   state.last_version_info = OrderedVersion(state.held);
+  // A wildcard client's first answer is often the whole map: one encoding of
+  // it serves every such stream.
+  const ResourceMapPtr& all = snapshot.resources[Index(candidate.type)];
+  const bool whole =
+      candidate.removed.empty() &&
+      std::equal(
+          candidate.resources.begin(), candidate.resources.end(), all->begin(),
+          all->end(),
+          [](const ResourcePtr& a, const auto& b) { return a == b.second; });
   return PendingDeltaResponse{candidate.type,
                               state.last_version_info,
                               nonce,
                               std::move(candidate.resources),
                               std::move(candidate.removed),
-                              false};
+                              false,
+                              whole ? all : nullptr};
 }
 
 std::vector<PendingDeltaResponse> DeltaState::Poll(
@@ -361,8 +372,13 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
     state.inflight_before.clear();
     state.last_nonce = nonce;
     ++state.responses;
-    out.push_back(PendingDeltaResponse{
-        type, state.last_version_info, nonce, std::move(held), {}, true});
+    out.push_back(PendingDeltaResponse{type,
+                                       state.last_version_info,
+                                       nonce,
+                                       std::move(held),
+                                       {},
+                                       true,
+                                       nullptr});
   }
   return out;
 }

@@ -68,6 +68,8 @@ struct PendingDeltaResponse {
   std::vector<ResourcePtr> resources;
   std::vector<std::string> removed;
   bool heartbeat = false;  // resources without bodies, to refresh TTLs
+  // Set when `resources` are all of this map, in order (see PendingResponse).
+  ResourceMapPtr whole = nullptr;
 };
 
 // The incremental protocol of one stream, without any I/O, following

@@ -1,5 +1,8 @@
 #include "xds/server/response_encoder.h"
 
+#include <algorithm>
+#include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "xds/cache/wire.h"
@@ -76,6 +79,65 @@ void AppendWrapped(uint32_t field, const Resource& resource, bool with_body,
   }
 }
 
+// The resource fields of a whole map one after another (for delta, each
+// wrapped in its Resource without a TTL), built once per map and encoding:
+// a map that many streams send whole (every wildcard client's clusters)
+// travels as one shared slice instead of one per resource. gRPC keeps each
+// stream's slice arrays at the largest size they ever had, so 1,000 slices
+// per response would cost every stream about 64 KiB for good.
+grpc::Slice WholeBody(const ResourceMapPtr& map, bool delta) {
+  struct Entry {
+    std::weak_ptr<const ResourceMap> map;
+    bool delta;
+    grpc::Slice body;
+  };
+  static std::mutex mu;
+  static std::vector<Entry> entries;  // few: the maps in use, by type/flavor
+  auto same = [&map, delta](const Entry& entry) {
+    return entry.delta == delta && !entry.map.owner_before(map) &&
+           !map.owner_before(entry.map);
+  };
+  {
+    std::lock_guard lock(mu);
+    if (auto it = std::find_if(entries.begin(), entries.end(), same);
+        it != entries.end()) {
+      return it->body;
+    }
+  }
+  std::vector<grpc::Slice> parts;
+  parts.reserve(map->size() * 2);
+  for (const auto& [name, resource] : *map) {
+    if (delta) {
+      AppendWrapped(2, *resource, true, "", &parts);
+    } else {
+      parts.push_back(resource->response_field);
+    }
+  }
+  size_t size = 0;
+  for (const grpc::Slice& part : parts) {
+    size += part.size();
+  }
+  grpc::Slice body(size);
+  auto* out = const_cast<uint8_t*>(body.begin());  // fresh, not yet shared
+  for (const grpc::Slice& part : parts) {
+    std::memcpy(out, part.begin(), part.size());
+    out += part.size();
+  }
+  std::lock_guard lock(mu);
+  std::erase_if(entries,
+                [](const Entry& entry) { return entry.map.expired(); });
+  if (auto it = std::find_if(entries.begin(), entries.end(), same);
+      it != entries.end()) {
+    return it->body;  // another stream built it meanwhile
+  }
+  constexpr size_t kMaxEntries = 16;
+  if (entries.size() == kMaxEntries) {
+    entries.erase(entries.begin());
+  }
+  entries.push_back(Entry{map, delta, body});
+  return body;
+}
+
 }  // namespace
 
 grpc::ByteBuffer EncodeResponse(const PendingResponse& response,
@@ -87,9 +149,14 @@ grpc::ByteBuffer EncodeResponse(const PendingResponse& response,
   AppendBytesField(&header, 6, ControlPlane());
 
   std::vector<grpc::Slice> slices;
+  const bool wrap = ttl.ttl_ms != 0 && ttl.resource_in_sotw;
+  if (response.whole && !wrap) {
+    slices.emplace_back(header);
+    slices.push_back(WholeBody(response.whole, false));
+    return grpc::ByteBuffer(slices.data(), slices.size());
+  }
   slices.reserve(response.resources.size() + 1);
   slices.emplace_back(header);
-  const bool wrap = ttl.ttl_ms != 0 && ttl.resource_in_sotw;
   const std::string ttl_bytes = wrap ? TtlField(6, ttl.ttl_ms) : "";
   for (const ResourcePtr& resource : response.resources) {
     if (wrap) {
@@ -113,6 +180,11 @@ grpc::ByteBuffer EncodeDeltaResponse(const PendingDeltaResponse& response,
   AppendBytesField(&header, 7, ControlPlane());
 
   std::vector<grpc::Slice> slices;
+  if (response.whole && ttl.ttl_ms == 0 && !response.heartbeat) {
+    slices.emplace_back(header);
+    slices.push_back(WholeBody(response.whole, true));
+    return grpc::ByteBuffer(slices.data(), slices.size());
+  }
   slices.reserve(response.resources.size() * 3 + 1);
   slices.emplace_back(header);
   const std::string ttl_bytes = ttl.ttl_ms != 0 ? TtlField(6, ttl.ttl_ms) : "";

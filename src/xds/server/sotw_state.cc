@@ -39,6 +39,36 @@ bool RepeatsSubscription(
   return true;
 }
 
+const ResourceMap& Entries(const ResourceMapPtr& map) {
+  static const ResourceMap kNone;
+  return map ? *map : kNone;
+}
+
+// True when both hold the same names at the same versions.
+bool SameVersions(const ResourceMap& a, const ResourceMap& b) {
+  return &a == &b ||
+         std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) {
+                      return x.first == y.first &&
+                             (x.second == y.second ||
+                              x.second->version == y.second->version);
+                    });
+}
+
+// Whether a resource of `map` is new or changed since `before`.
+bool Differs(const ResourceMap& before, const std::string& name,
+             const ResourcePtr& resource) {
+  auto it = before.find(name);
+  return it == before.end() ||
+         (it->second != resource && it->second->version != resource->version);
+}
+
+std::string FullVersion(const ResourceMap& resources) {
+  return OrderedVersion(
+      resources,
+      [](const ResourcePtr& r) -> const std::string& { return r->version; });
+}
+
 }  // namespace
 
 SotwState::RequestOutcome SotwState::OnRequest(
@@ -131,7 +161,7 @@ SotwState::RequestOutcome SotwState::OnRequest(
     if (!state.inflight_heartbeat) {
       state.acked_version = state.last_version_info;
       if (keep_accepted_) {
-        state.acked_resources = state.last_resources;
+        state.acked_response = state.last_response;
         state.acked_sent = state.sent;
       }
     }
@@ -178,22 +208,26 @@ std::optional<SotwState::Candidate> SotwState::Compute(
   };
 
   if (IsFullState(type)) {
-    for_each_subscribed([&candidate](const ResourcePtr& resource) {
-      candidate.desired.emplace_hint(candidate.desired.end(), resource->name,
-                                     resource->version);
-      candidate.resources.push_back(resource);
-    });
-    candidate.version_info = OrderedVersion(candidate.desired);
-    const bool changed = candidate.desired != state.sent;
+    if (state.wildcard) {
+      candidate.full = snapshot.resources[Index(type)];
+    } else {
+      auto own = std::make_shared<ResourceMap>();
+      for_each_subscribed([&own](const ResourcePtr& resource) {
+        own->emplace_hint(own->end(), resource->name, resource);
+      });
+      candidate.full = std::move(own);
+    }
+    const ResourceMap& desired = *candidate.full;
+    const ResourceMap& before = Entries(state.last_response);
+    const bool changed = !SameVersions(desired, before);
     if (!changed && !state.force_response && !state.subscription_changed) {
       return std::nullopt;
     }
-    bool adds_or_modifies = false;
-    for (const auto& [name, resource_version] : candidate.desired) {
-      auto it = state.sent.find(name);
-      adds_or_modifies = adds_or_modifies || it == state.sent.end() ||
-                         it->second != resource_version;
-    }
+    candidate.version_info = FullVersion(desired);
+    const bool adds_or_modifies =
+        std::any_of(desired.begin(), desired.end(), [&before](const auto& e) {
+          return Differs(before, e.first, e.second);
+        });
     candidate.removal_only = changed && !adds_or_modifies &&
                              !state.force_response &&
                              !state.subscription_changed;
@@ -283,21 +317,25 @@ void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
   state.subscription_changed = false;
   ++state.responses;
   if (IsFullState(candidate.type)) {
+    const ResourceMap& full = *candidate.full;
     if (candidate.type == ResourceType::kCluster) {
       // A cluster that is new or changed makes Envoy warm it and wait for its
       // ClusterLoadAssignment: forget the one sent so that it goes again.
       TypeState& endpoints = Mutable(ResourceType::kEndpoint);
       endpoints.quiet.Clear();
       endpoints.answered.Clear();
-      for (const auto& [name, version] : candidate.desired) {
-        auto it = state.sent.find(name);
-        if (it == state.sent.end() || it->second != version) {
+      const ResourceMap& before = Entries(state.last_response);
+      for (const auto& [name, resource] : full) {
+        if (Differs(before, name, resource)) {
           ForgetSent(endpoints, name);
         }
       }
     }
-    state.sent = std::move(candidate.desired);
-    state.last_resources = candidate.resources;
+    candidate.resources.reserve(full.size());
+    for (const auto& [name, resource] : full) {
+      candidate.resources.push_back(resource);
+    }
+    state.last_response = candidate.full;
   } else {
     for (const ResourcePtr& resource : candidate.resources) {
       ForgetSent(state, resource->name);
@@ -305,27 +343,27 @@ void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
       state.version_sum += SotwEntryHash(resource->name, resource->version);
     }
   }
-  out->push_back(PendingResponse{candidate.type,
-                                 std::move(candidate.version_info), nonce,
-                                 std::move(candidate.resources)});
+  // A map shared with the snapshot is encoded once for every stream.
+  ResourceMapPtr whole;
+  if (candidate.full == snapshot.resources[Index(candidate.type)]) {
+    whole = std::move(candidate.full);
+  }
+  out->push_back(
+      PendingResponse{candidate.type, std::move(candidate.version_info), nonce,
+                      std::move(candidate.resources), std::move(whole)});
 }
 
 void SotwState::KeepRemovedClusters(Candidate* candidate) const {
-  bool kept = false;
-  for (const ResourcePtr& resource :
-       Of(ResourceType::kCluster).last_resources) {
-    if (candidate->desired.emplace(resource->name, resource->version).second) {
-      candidate->resources.push_back(resource);
-      kept = true;
-    }
+  const ResourceMap& before = Entries(Of(ResourceType::kCluster).last_response);
+  auto kept = std::make_shared<ResourceMap>(*candidate->full);
+  bool any = false;
+  for (const auto& [name, resource] : before) {
+    any = kept->emplace(name, resource).second || any;
   }
-  if (kept) {
+  if (any) {
     candidate->complete = false;  // the kept clusters must go later
-    std::sort(candidate->resources.begin(), candidate->resources.end(),
-              [](const ResourcePtr& a, const ResourcePtr& b) {
-                return a->name < b->name;
-              });
-    candidate->version_info = OrderedVersion(candidate->desired);
+    candidate->version_info = FullVersion(*kept);
+    candidate->full = std::move(kept);
   }
 }
 
@@ -372,7 +410,9 @@ std::vector<PendingResponse> SotwState::Heartbeats(
     }
     std::vector<ResourcePtr> held;
     if (IsFullState(type)) {
-      held = state.acked_resources;
+      for (const auto& [name, resource] : Entries(state.acked_response)) {
+        held.push_back(resource);
+      }
     } else {
       const ResourceMap& available = snapshot.Of(type);
       for (const auto& [name, version] : state.acked_sent) {
@@ -390,8 +430,8 @@ std::vector<PendingResponse> SotwState::Heartbeats(
     state.inflight_heartbeat = true;
     state.last_nonce = nonce;
     ++state.responses;
-    out.push_back(
-        PendingResponse{type, state.acked_version, nonce, std::move(held)});
+    out.push_back(PendingResponse{type, state.acked_version, nonce,
+                                  std::move(held), nullptr});
   }
   return out;
 }

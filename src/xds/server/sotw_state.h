@@ -22,14 +22,14 @@ struct TypeState {
   bool ever_named = false;  // once a name was sent, empty no longer means '*'
   std::set<std::string, std::less<>> names;
 
-  // What the client was last sent: for LDS/CDS the whole last response, for
-  // EDS/RDS everything it holds. name -> resource version.
+  // LDS/CDS: everything the last response carried. For a wildcard client
+  // that is the snapshot's own map, so all of them share one (a per-stream
+  // copy of 1,000 clusters costs over 100 KiB a stream).
+  ResourceMapPtr last_response;
+  // EDS/RDS: everything the client holds, name -> resource version.
   std::map<std::string, std::string, std::less<>> sent;
   // EDS/RDS: a sum of a hash per entry of `sent`; its hex is version_info.
   uint64_t version_sum = 0;
-  // LDS/CDS: the resources of the last response, to keep a cluster that is
-  // going away in the response until routes stop pointing at it.
-  std::vector<ResourcePtr> last_resources;
   QuietMark quiet;  // cleared by every request and response of the type
   // The map the response in flight sent everything of; becomes `quiet` when
   // the client answers it.
@@ -48,7 +48,7 @@ struct TypeState {
   std::optional<NackRecord> last_nack;
   // What the client accepted last (not counting heartbeats), kept only for
   // clients with TTLs: heartbeats refresh this, also after a NACK.
-  std::vector<ResourcePtr> acked_resources;                    // LDS/CDS
+  ResourceMapPtr acked_response;                               // LDS/CDS
   std::map<std::string, std::string, std::less<>> acked_sent;  // EDS/RDS
   bool inflight_heartbeat = false;
 };
@@ -59,6 +59,9 @@ struct PendingResponse {
   std::string version_info;
   std::string nonce;
   std::vector<ResourcePtr> resources;
+  // Set when `resources` are all of this map, in order: a map many streams
+  // send whole is encoded once for all of them (see response_encoder.h).
+  ResourceMapPtr whole;
 };
 
 // The state-of-the-world protocol of one stream, without any I/O: requests go
@@ -95,8 +98,8 @@ class SotwState {
   struct Candidate {
     ResourceType type;
     std::string version_info;
-    std::vector<ResourcePtr> resources;
-    std::map<std::string, std::string, std::less<>> desired;
+    std::vector<ResourcePtr> resources;  // EDS/RDS
+    ResourceMapPtr full;                 // LDS/CDS: the whole response
     bool removal_only = false;
     bool complete = true;  // false: more to send from the same map
   };
