@@ -18,23 +18,22 @@ void ForgetSent(TypeState& state, std::string_view name) {
 // True when `request` names exactly the explicit (non-wildcard) names the
 // stream already has, so that nothing about the subscription changes.
 bool RepeatsSubscription(
-    const TypeState& state, ResourceType type,
+    const TypeState& state,
     const envoy::service::discovery::v3::DiscoveryRequest& request) {
   if (!state.requested || state.wildcard || state.names.empty() ||
       static_cast<size_t>(request.resource_names_size()) !=
           state.names.size()) {
     return false;
   }
-  // Ascending, so without duplicates: equal size and containment mean the
-  // same set. Other orders take the slow path.
-  const std::string* previous = nullptr;
+  // In the same order (Envoy sends them sorted, as attache keeps them):
+  // pairwise equal. '*' is never among `names`. Other orders take the slow
+  // path.
+  auto held = state.names.begin();
   for (const std::string& name : request.resource_names()) {
-    if ((previous != nullptr && !(*previous < name)) ||
-        (SupportsWildcard(type) && name == "*") ||
-        !state.names.contains(name)) {
+    if (name != *held) {
       return false;
     }
-    previous = &name;
+    ++held;
   }
   return true;
 }
@@ -85,7 +84,7 @@ SotwState::RequestOutcome SotwState::OnRequest(
   // wildcard only while no name was ever sent; '*' is wildcard explicitly.
   // Most requests (ACKs) repeat it unchanged: that is checked without
   // copying the names.
-  const bool repeated = RepeatsSubscription(state, type, request);
+  const bool repeated = RepeatsSubscription(state, request);
   bool wildcard = false;
   std::set<std::string, std::less<>> names;
   if (repeated) {
