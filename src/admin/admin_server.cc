@@ -24,6 +24,10 @@ AdminServer::AdminServer(Handlers handlers)
                                         httplib::Response& res) {
     res.set_content(handlers_.sources().dump(2) + "\n", "application/json");
   });
+  server_->Get("/debug/catalog", [this](const httplib::Request&,
+                                        httplib::Response& res) {
+    res.set_content(handlers_.catalog().dump(2) + "\n", "application/json");
+  });
   server_->Get("/debug/clients", [this](const httplib::Request&,
                                         httplib::Response& res) {
     res.set_content(handlers_.clients().dump(2) + "\n", "application/json");

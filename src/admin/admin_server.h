@@ -23,6 +23,7 @@ class AdminServer {
     std::function<bool()> ready;              // all sources synced once
     std::function<nlohmann::json()> clients;  // /debug/clients
     std::function<nlohmann::json()> sources;  // /debug/sources
+    std::function<nlohmann::json()> catalog;  // /debug/catalog
     std::function<nlohmann::json()> views;    // /debug/views
     // /debug/config_dump: what a node gets, from the query parameters; null
     // when they name no connected node and describe none.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
+#include "app/debug_json.h"
 #include "app/dump.h"
 #include "app/pipeline.h"
 #include "app/sources.h"
@@ -53,29 +54,6 @@ nlohmann::json ConfigDump(
     }
   }
   return DumpForNode(*registry.Current(), node);
-}
-
-nlohmann::json SourcesJson(const Catalog& catalog) {
-  nlohmann::json sources = nlohmann::json::array();
-  const auto now = std::chrono::steady_clock::now();
-  for (const auto& [name, status] : catalog.Sources()) {
-    nlohmann::json entry = {
-        {"name", name},
-        {"state", SourceStateName(status.state)},
-        {"synced_once", status.synced_once},
-        {"updates", status.updates},
-        {"errors", status.errors},
-        {"last_error", status.last_error},
-        {"expired", status.expired},
-        {"last_sync", status.synced_once ? FormatUtc(status.last_sync) : ""},
-    };
-    if (status.state == SourceStatus::State::kStale) {
-      entry["stale_seconds"] =
-          std::chrono::duration<double>(now - status.stale_since).count();
-    }
-    sources.push_back(std::move(entry));
-  }
-  return sources;
 }
 
 void WritePortsFile(const std::filesystem::path& file, int xds, int admin) {
@@ -127,6 +105,10 @@ int Serve(const Config& config, const ServeOptions& options) {
           },
       .clients = [&xds] { return xds.registry().ClientsJson(); },
       .sources = [&catalog] { return SourcesJson(catalog); },
+      .catalog =
+          [&catalog, names = SourceNames(config)] {
+            return CatalogJson(*catalog.Current(), names);
+          },
       .views = [&xds] { return xds.registry().ViewsJson(); },
       .config_dump =
           [&xds](const std::multimap<std::string, std::string>& params) {
