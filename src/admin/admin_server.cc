@@ -24,6 +24,11 @@ AdminServer::AdminServer(Handlers handlers)
                                         httplib::Response& res) {
     res.set_content(handlers_.sources().dump(2) + "\n", "application/json");
   });
+  server_->Get("/metrics",
+               [this](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(handlers_.metrics(),
+                                 "text/plain; version=0.0.4; charset=utf-8");
+               });
   server_->Get("/debug/catalog", [this](const httplib::Request&,
                                         httplib::Response& res) {
     res.set_content(handlers_.catalog().dump(2) + "\n", "application/json");

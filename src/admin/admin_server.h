@@ -25,6 +25,7 @@ class AdminServer {
     std::function<nlohmann::json()> sources;  // /debug/sources
     std::function<nlohmann::json()> catalog;  // /debug/catalog
     std::function<nlohmann::json()> views;    // /debug/views
+    std::function<std::string()> metrics;     // /metrics, Prometheus text
     // /debug/config_dump: what a node gets, from the query parameters; null
     // when they name no connected node and describe none.
     std::function<nlohmann::json(

@@ -14,7 +14,10 @@
 #include "app/dump.h"
 #include "app/pipeline.h"
 #include "app/sources.h"
+#include "app/status_metrics.h"
 #include "config/config_error.h"
+#include "metrics/process_metrics.h"
+#include "metrics/registry.h"
 #include "util/time_format.h"
 #include "xds/server/xds_server.h"
 
@@ -110,6 +113,14 @@ int Serve(const Config& config, const ServeOptions& options) {
             return CatalogJson(*catalog.Current(), names);
           },
       .views = [&xds] { return xds.registry().ViewsJson(); },
+      .metrics =
+          [&catalog, &xds] {
+            auto extra = StatusMetrics(catalog, xds.registry());
+            for (auto& family : ProcessMetrics()) {
+              extra.push_back(std::move(family));
+            }
+            return MetricsText(std::move(extra));
+          },
       .config_dump =
           [&xds](const std::multimap<std::string, std::string>& params) {
             return ConfigDump(xds.registry(), params);

@@ -6,6 +6,7 @@
 #include "xds/server/delta_state.h"
 #include "xds/server/response_encoder.h"
 #include "xds/server/sotw_state.h"
+#include "xds/server/xds_metrics.h"
 
 namespace attache {
 namespace {
@@ -123,6 +124,7 @@ class SotwProtocol final
       state_.KeepAccepted();
     }
     for (const PendingResponse& response : state_.Poll(snapshot)) {
+      XdsMetrics::Get().Pushed(response.type);
       out->push_back(EncodeResponse(response, ttl));
     }
   }
@@ -132,6 +134,7 @@ class SotwProtocol final
       return;  // nothing it holds has a TTL
     }
     for (const PendingResponse& response : state_.Heartbeats(snapshot)) {
+      XdsMetrics::Get().Pushed(response.type);
       out->push_back(EncodeResponse(response, ttl));
     }
   }
@@ -162,12 +165,14 @@ class DeltaProtocol final
   void Poll(const ViewSnapshot& snapshot, const ClientTtl& ttl,
             std::deque<grpc::ByteBuffer>* out) override {
     for (const PendingDeltaResponse& response : state_.Poll(snapshot)) {
+      XdsMetrics::Get().Pushed(response.type);
       out->push_back(EncodeDeltaResponse(response, ttl));
     }
   }
   void Heartbeat(const ViewSnapshot& snapshot, const ClientTtl& ttl,
                  std::deque<grpc::ByteBuffer>* out) override {
     for (const PendingDeltaResponse& response : state_.Heartbeats(snapshot)) {
+      XdsMetrics::Get().Pushed(response.type);
       out->push_back(EncodeDeltaResponse(response, ttl));
     }
   }

@@ -59,6 +59,17 @@ size_t StreamRegistry::size() const {
   return streams_.size();
 }
 
+std::map<std::string, size_t, std::less<>> StreamRegistry::CountByProtocol()
+    const {
+  std::map<std::string, size_t, std::less<>> counts = {{"sotw", 0},
+                                                       {"delta", 0}};
+  std::lock_guard lock(mu_);
+  for (const auto& [key, stream] : streams_) {
+    ++counts[std::string(stream->ProtocolName())];
+  }
+  return counts;
+}
+
 nlohmann::json StreamRegistry::ClientsJson() const {
   nlohmann::json clients = nlohmann::json::array();
   for (const auto& stream : Streams()) {

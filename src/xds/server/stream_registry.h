@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,8 @@ class StreamRegistry {
   void Heartbeat();
   SnapshotSetPtr Current() const;
   size_t size() const;
+  // Connected clients by protocol ("sotw", "delta"); both always present.
+  std::map<std::string, size_t, std::less<>> CountByProtocol() const;
   nlohmann::json ClientsJson() const;
   // The views connected clients use, with how many clients each.
   nlohmann::json ViewsJson() const;

@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "xds/server/xds_metrics.h"
 #include "xds/server/xds_stream.h"
 
 namespace attache {
@@ -91,7 +92,9 @@ class XdsServer::Service final : public grpc::CallbackGenericService {
 
 XdsServer::XdsServer(SnapshotSetPtr initial, TtlConfig ttl)
     : registry_(std::move(initial), ttl),
-      service_(std::make_unique<Service>(&registry_)) {}
+      service_(std::make_unique<Service>(&registry_)) {
+  XdsMetrics::Get();  // so that /metrics lists the counters from the start
+}
 
 XdsServer::~XdsServer() { Shutdown(std::chrono::milliseconds(0)); }
 

@@ -4,6 +4,7 @@
 
 #include "util/time_format.h"
 #include "xds/server/stream_registry.h"
+#include "xds/server/xds_metrics.h"
 
 namespace attache {
 grpc::ServerGenericBidiReactor* XdsStream::Open(
@@ -64,6 +65,7 @@ void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
     return;
   }
   if (outcome.kind == RequestKind::kNack) {
+    XdsMetrics::Get().Nacked(*outcome.type);
     spdlog::warn("xds: client {} rejected {} {}", node_.id(),
                  ShortName(*outcome.type), detail);
   } else {
@@ -123,6 +125,7 @@ void XdsStream::Heartbeat() {
     return;
   }
   protocol_->Heartbeat(*snapshot_, ttl_, &write_queue_);
+  queued_at_.resize(write_queue_.size(), std::chrono::steady_clock::now());
   Pump(lock);
 }
 
@@ -131,6 +134,7 @@ void XdsStream::QueueResponses(Lock& /*lock*/) {
     return;
   }
   protocol_->Poll(*snapshot_, ttl_, &write_queue_);
+  queued_at_.resize(write_queue_.size(), std::chrono::steady_clock::now());
 }
 
 void XdsStream::Pump(Lock& lock) {
@@ -160,6 +164,7 @@ void XdsStream::FinishWith(Lock& lock, grpc::Status status) {
   // Unsent responses are dropped; the one being written stays until done.
   while (write_queue_.size() > (writing_ ? 1U : 0U)) {
     write_queue_.pop_back();
+    queued_at_.pop_back();
   }
   Pump(lock);
 }
@@ -168,6 +173,11 @@ void XdsStream::OnWriteDone(bool ok) {
   Lock lock(mu_);
   writing_ = false;
   write_queue_.pop_front();
+  if (ok) {
+    XdsMetrics::Get().Written(std::chrono::steady_clock::now() -
+                              queued_at_.front());
+  }
+  queued_at_.pop_front();
   if (!ok) {
     FinishWith(lock,
                grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
@@ -182,6 +192,7 @@ void XdsStream::OnDone() {
     Lock lock(mu_);
     finished_ = true;
     write_queue_.clear();
+    queued_at_.clear();
     node_id = node_.id();
   }
   spdlog::info("xds: client {} disconnected ({})", node_id, peer_);

@@ -39,6 +39,8 @@ class XdsStream final : public grpc::ServerGenericBidiReactor,
   // Refreshes the TTLs of what the client holds, if it uses TTLs.
   void Heartbeat();
   nlohmann::json DebugJson() const;
+  // "sotw" or "delta"; fixed for the stream's life.
+  std::string_view ProtocolName() const { return protocol_->Name(); }
   std::optional<envoy::config::core::v3::Node> BoundNode() const;
 
   void OnReadDone(bool ok) override;
@@ -68,6 +70,8 @@ class XdsStream final : public grpc::ServerGenericBidiReactor,
   ViewSnapshotPtr snapshot_;
   grpc::ByteBuffer read_buffer_;
   std::deque<grpc::ByteBuffer> write_queue_;
+  // When each response of write_queue_ was queued, for the push duration.
+  std::deque<std::chrono::steady_clock::time_point> queued_at_;
   bool writing_ = false;
   std::optional<grpc::Status> finish_status_;  // set: finish after the write
   bool finished_ = false;                      // Finish() was called

@@ -1,0 +1,81 @@
+#include "app/status_metrics.h"
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "metrics/registry.h"
+
+namespace attache {
+
+std::vector<prometheus::MetricFamily> StatusMetrics(
+    const Catalog& catalog, const StreamRegistry& registry) {
+  auto up = GaugeFamily(
+      "attache_source_up",
+      "1 when the source's last attempt reached its origin, else 0.");
+  auto last_sync = GaugeFamily(
+      "attache_source_last_sync_timestamp_seconds",
+      "When the source last delivered a complete state (unix time; 0: never).");
+  auto staleness = GaugeFamily(
+      "attache_source_staleness_seconds",
+      "How long the source has been failing while its last good state "
+      "serves (0 when synced).");
+  auto updates = CounterFamily(
+      "attache_source_updates_total",
+      "States the source delivered (list, watch events, reloads, polls).");
+  auto errors = CounterFamily("attache_source_errors_total",
+                              "Failures the source reported.");
+  auto endpoints = GaugeFamily("attache_catalog_endpoints",
+                               "Endpoints in the catalog, by source.");
+  const auto now = std::chrono::steady_clock::now();
+  std::map<std::string, double> endpoints_of;
+  for (const auto& [name, status] : catalog.Sources()) {
+    const std::vector<prometheus::ClientMetric::Label> labels = {
+        {"source", name}};
+    const bool synced = status.state == SourceStatus::State::kSynced;
+    AddSample(&up, labels, synced ? 1 : 0);
+    AddSample(&last_sync, labels,
+              status.synced_once ? std::chrono::duration<double>(
+                                       status.last_sync.time_since_epoch())
+                                       .count()
+                                 : 0);
+    AddSample(
+        &staleness, labels,
+        status.state == SourceStatus::State::kStale
+            ? std::chrono::duration<double>(now - status.stale_since).count()
+            : 0);
+    AddSample(&updates, labels, static_cast<double>(status.updates));
+    AddSample(&errors, labels, static_cast<double>(status.errors));
+    endpoints_of[name] = 0;
+  }
+  const auto current = catalog.Current();
+  for (const auto& [name, service] : current->services) {
+    for (const Endpoint& endpoint : service.endpoints) {
+      endpoints_of[endpoint.origin] += 1;
+    }
+  }
+  for (const auto& [source, count] : endpoints_of) {
+    AddSample(&endpoints, {{"source", source}}, count);
+  }
+  auto services = GaugeFamily("attache_catalog_services",
+                              "Services in the merged catalog.");
+  AddSample(&services, {}, static_cast<double>(current->services.size()));
+  auto generation =
+      GaugeFamily("attache_catalog_generation",
+                  "Generation of the merged catalog; grows with every change.");
+  AddSample(&generation, {}, static_cast<double>(current->generation));
+
+  auto clients = GaugeFamily("attache_xds_connected_clients",
+                             "xDS streams with a known node, by protocol.");
+  for (const auto& [protocol, count] : registry.CountByProtocol()) {
+    AddSample(&clients, {{"protocol", protocol}}, static_cast<double>(count));
+  }
+  std::vector<prometheus::MetricFamily> out;
+  for (auto* family : {&up, &last_sync, &staleness, &updates, &errors,
+                       &endpoints, &services, &generation, &clients}) {
+    out.push_back(std::move(*family));
+  }
+  return out;
+}
+
+}  // namespace attache
