@@ -1,10 +1,13 @@
 // Command gcpserver is the go-control-plane baseline for the attache
 // benchmark: it serves the services of a directory of attache host files
 // (*.json) from a go-control-plane v3 snapshot cache over ADS (SotW and
-// delta) on one gRPC server, and follows changes to the directory.
+// delta) on one gRPC server, and follows changes to the directory. With
+// -kubeconfig it serves the Services and EndpointSlices of one Kubernetes
+// namespace instead (kube.go).
 //
 //	gcpserver -dir DIR [-listen 127.0.0.1:0] [-port-file FILE]
 //	          [-debounce 20ms] [-max-delay 20ms] [-ads=true]
+//	gcpserver -kubeconfig FILE [-namespace bench] [the same flags]
 package main
 
 import (
@@ -51,18 +54,26 @@ func (oneGroup) ID(*core.Node) string { return group }
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "xDS gRPC listen address")
 	dir := flag.String("dir", "", "directory of attache host files (*.json)")
+	kubeconfig := flag.String("kubeconfig", "", "serve a Kubernetes namespace's Services and EndpointSlices instead (this cluster's kubeconfig)")
+	namespace := flag.String("namespace", "bench", "with -kubeconfig: the namespace")
 	portFile := flag.String("port-file", "", `write {"xds": PORT} here once serving`)
 	debounce := flag.Duration("debounce", 20*time.Millisecond, "quiet time after the last change event")
 	maxDelay := flag.Duration("max-delay", 20*time.Millisecond, "longest wait after the first change event")
 	ads := flag.Bool("ads", true, "snapshot cache ADS mode (hold SotW EDS/RDS answers until every resource of the type is requested)")
 	flag.Parse()
-	if *dir == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: gcpserver -dir DIR [-listen ADDR] [-port-file FILE] [-debounce D] [-max-delay D] [-ads=BOOL]")
+	if (*dir == "") == (*kubeconfig == "") || flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "usage: gcpserver -dir DIR | -kubeconfig FILE [-namespace NS] [-listen ADDR] [-port-file FILE] [-debounce D] [-max-delay D] [-ads=BOOL]")
 		os.Exit(2)
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("gcpserver: ")
-	if err := run(*listen, filepath.Clean(*dir), *portFile, *debounce, *maxDelay, *ads); err != nil {
+	var err error
+	if *kubeconfig != "" {
+		err = runKube(*listen, *kubeconfig, *namespace, *portFile, *debounce, *maxDelay, *ads)
+	} else {
+		err = run(*listen, filepath.Clean(*dir), *portFile, *debounce, *maxDelay, *ads)
+	}
+	if err != nil {
 		log.Printf("error: %v", err)
 		os.Exit(1)
 	}
@@ -108,33 +119,9 @@ func run(listen, dir, portFile string, debounce, maxDelay time.Duration, ads boo
 	log.Printf("generation 1: %d services, cds %s eds %s",
 		len(model), snap.GetVersion(typeURL(types.Cluster)), snap.GetVersion(typeURL(types.Endpoint)))
 
-	xds := server.NewServer(ctx, snapshots, nil)
-	gs := grpc.NewServer(
-		grpc.MaxConcurrentStreams(grpcMaxConcurrentStreams),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:    grpcKeepaliveTime,
-			Timeout: grpcKeepaliveTimeout,
-		}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             grpcKeepaliveMinTime,
-			PermitWithoutStream: true,
-		}),
-	)
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs, xds)
-
-	lis, err := net.Listen("tcp", listen)
+	gs, serveErr, err := startServer(ctx, snapshots, listen, portFile)
 	if err != nil {
 		return err
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- gs.Serve(lis) }()
-	port := lis.Addr().(*net.TCPAddr).Port
-	log.Printf("serving ADS (SotW and delta) on %s", lis.Addr())
-	if portFile != "" {
-		if err := writePortFile(portFile, port); err != nil {
-			gs.Stop()
-			return err
-		}
 	}
 
 	gen := 1
@@ -195,6 +182,41 @@ func run(listen, dir, portFile string, debounce, maxDelay time.Duration, ads boo
 	gs.Stop() // ADS streams never end on their own: no graceful drain
 	<-watchDone
 	return nil
+}
+
+// startServer serves ADS (SotW and delta) from snapshots on listen, with
+// the gRPC options of go-control-plane's example server, and writes the
+// port file. Serve's end is sent on the channel.
+func startServer(ctx context.Context, snapshots cache.SnapshotCache, listen, portFile string) (*grpc.Server, <-chan error, error) {
+	xds := server.NewServer(ctx, snapshots, nil)
+	gs := grpc.NewServer(
+		grpc.MaxConcurrentStreams(grpcMaxConcurrentStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:    grpcKeepaliveTime,
+			Timeout: grpcKeepaliveTimeout,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             grpcKeepaliveMinTime,
+			PermitWithoutStream: true,
+		}),
+	)
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs, xds)
+
+	lis, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, nil, err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- gs.Serve(lis) }()
+	port := lis.Addr().(*net.TCPAddr).Port
+	log.Printf("serving ADS (SotW and delta) on %s", lis.Addr())
+	if portFile != "" {
+		if err := writePortFile(portFile, port); err != nil {
+			gs.Stop()
+			return nil, nil, err
+		}
+	}
+	return gs, serveErr, nil
 }
 
 func typeURL(t types.ResponseType) string {

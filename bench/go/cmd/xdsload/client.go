@@ -167,7 +167,7 @@ func (c *client) askEndpoints(stream grpc.ClientStream) error {
 func (c *client) names() []string {
 	names := make([]string, len(c.subs))
 	for i, s := range c.subs {
-		names[i] = c.load.work.services[s].name
+		names[i] = c.load.work.services[s].xds
 	}
 	return names
 }

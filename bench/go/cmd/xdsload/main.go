@@ -1,8 +1,11 @@
 // xdsload simulates a fleet of Envoys on one xDS server and measures it.
 //
-//	xdsload gen -dir D -services 1000 -clusters 3 -endpoints 10
+//	xdsload gen -dir D -services 1000 -clusters 3 -endpoints 10 [-service-port]
 //	xdsload run -dir D -target 127.0.0.1:PORT -pid PID -clients 2000 \
-//	    -subscribe 100 [-delta] [-churn 100,1000] [-churn-seconds 10] [-storm]
+//	    -subscribe 100 [-delta] [-churn 100,1000] [-churn-seconds 10] [-storm] \
+//	    [-name-suffix .bench] [-await-server]
+//	xdsload kubeload -dir D -server https://127.0.0.1:PORT -token T \
+//	    -ca-file CA [-namespace bench] [-workers 8]
 //
 // gen writes the catalog as host files (one per service and cluster). run
 // connects the clients, each subscribed to -subscribe clusters, waits until
@@ -10,10 +13,13 @@
 // each churn rate and records, for every change and every subscribed client,
 // the time from the file's rename to the arrival of a state that contains it.
 // It samples the server's CPU and memory from /proc at each phase's end and
-// prints one JSON document.
+// prints one JSON document. kubeload writes the same catalog into a
+// kube-apiserver instead, as Services and EndpointSlices (one per service and
+// cluster), and prints how long that took.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -68,11 +74,14 @@ type report struct {
 	Idle      procSample    `json:"server_before_clients"`
 	Phases    []phaseResult `json:"phases"`
 	Mismatch  uint64        `json:"verify_mismatches"`
+	// The initial phase is timed from the server's launch (-await-server), and
+	// its server CPU is all the process used since.
+	FromLaunch bool `json:"timed_from_launch,omitempty"`
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: xdsload gen|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: xdsload gen|run|kubeload [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -83,10 +92,13 @@ func main() {
 		services := fs.Int("services", 1000, "services")
 		clusters := fs.Int("clusters", 3, "clusters per service")
 		endpoints := fs.Int("endpoints", 10, "endpoints per service per cluster")
+		servicePort := fs.Bool("service-port", false, "all endpoints of a service on one port, each on an address of its own (as in an EndpointSlice)")
 		_ = fs.Parse(os.Args[2:])
-		err = generate(*dir, *services, *clusters, *endpoints)
+		err = generate(*dir, *services, *clusters, *endpoints, *servicePort)
 	case "run":
 		err = run(os.Args[2:])
+	case "kubeload":
+		err = kubeload(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -111,6 +123,8 @@ func run(args []string) error {
 	verify := fs.Bool("verify", false, "decode every response with the official types too")
 	seedFlag := fs.Int64("seed", 1, "random seed")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's CPU profile here")
+	suffix := fs.String("name-suffix", "", `the servers name a service's cluster after it plus this (".bench" for Kubernetes namespace bench)`)
+	await := fs.Bool("await-server", false, `once set up, print "ready" and read "PID HOST:PORT LAUNCH_UNIX_NS" from stdin (the runner launches the server then); the initial phase is timed from the launch and counts all the server's CPU`)
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -122,7 +136,7 @@ func run(args []string) error {
 	}
 
 	debug.SetGCPercent(400) // the generator's own GC must not steal its core
-	work, err := loadWorkload(*dir)
+	work, err := loadWorkload(*dir, *suffix)
 	if err != nil {
 		return err
 	}
@@ -142,7 +156,22 @@ func run(args []string) error {
 		}
 		clients[i] = &client{id: i, delta: *delta, subs: subs, held: make([]atomic.Uint32, k), content: make([]atomic.Uint64, k), load: load}
 	}
-	rep := report{Clients: *nClients, Subscribe: k, Delta: *delta, Services: len(work.services), Idle: sampleProc(*pid)}
+	var launched time.Time
+	if *await {
+		// Everything above (30,000 host files take most of a second) is done
+		// before the server starts: the clients connect as soon as it listens.
+		fmt.Println("ready")
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("-await-server: %v", err)
+		}
+		var ns int64
+		if _, err := fmt.Sscanf(line, "%d %s %d", pid, target, &ns); err != nil {
+			return fmt.Errorf("-await-server: %q: %v", line, err)
+		}
+		launched = time.Unix(0, ns)
+	}
+	rep := report{FromLaunch: *await, Clients: *nClients, Subscribe: k, Delta: *delta, Services: len(work.services), Idle: sampleProc(*pid)}
 
 	selfBefore := selfCPU()
 	phase := func(name string, started time.Time, before procSample, r0, b0 uint64) phaseResult {
@@ -168,6 +197,9 @@ func run(args []string) error {
 	// Initial: every client connects at once.
 	ctx, stop := context.WithCancel(context.Background())
 	before, started := sampleProc(*pid), time.Now()
+	if *await {
+		before, started = procSample{}, launched
+	}
 	wg := startClients(ctx, clients, *target, load)
 	if !waitFor(&wg.initial, *timeout) {
 		logf("initial: not every client got its config within %v", *timeout)

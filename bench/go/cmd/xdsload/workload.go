@@ -37,7 +37,8 @@ type change struct {
 }
 
 type service struct {
-	name     string
+	name     string       // as in the host files
+	xds      string       // the Envoy cluster name the servers give it
 	clusters [][]endpoint // per simulated cluster
 
 	mu      sync.RWMutex
@@ -47,7 +48,7 @@ type service struct {
 type workload struct {
 	dir       string
 	services  []*service
-	byName    map[string]int
+	byName    map[string]int // by Envoy cluster name (xds)
 	nextPort  int
 	nextSeq   uint32
 	endpoints int // per service per cluster, the steady-state count
@@ -57,8 +58,12 @@ func fileName(svc string, cluster int) string {
 	return fmt.Sprintf("%s.c%d.json", svc, cluster)
 }
 
-// generate writes the initial catalog into dir.
-func generate(dir string, services, clusters, endpoints int) error {
+// generate writes the initial catalog into dir. By default a service's
+// endpoints in one cluster share an address and differ by port. With
+// servicePort, as Kubernetes requires of the endpoints of one EndpointSlice,
+// they share the service's port and each has an address of its own
+// (10.128.0.1 onwards, outside the test cluster's Service range).
+func generate(dir string, services, clusters, endpoints int, servicePort bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -70,6 +75,11 @@ func generate(dir string, services, clusters, endpoints int) error {
 				eps[e] = endpoint{
 					Address: fmt.Sprintf("10.%d.%d.%d", c, s/250, s%250+1),
 					Port:    8000 + e, Region: "r1", Zone: fmt.Sprintf("z%d", c),
+				}
+				if servicePort {
+					i := (s*clusters+c)*endpoints + e + 1
+					eps[e].Address = fmt.Sprintf("10.%d.%d.%d", 128+i>>16, i>>8&255, i&255)
+					eps[e].Port = 1024 + s%60000
 				}
 			}
 			if err := writeHostFile(dir, name, c, eps); err != nil {
@@ -97,8 +107,10 @@ func writeHostFile(dir, svc string, cluster int, eps []endpoint) error {
 	return os.Rename(tmp, filepath.Join(dir, fileName(svc, cluster)))
 }
 
-// loadWorkload reads back what generate wrote.
-func loadWorkload(dir string) (*workload, error) {
+// loadWorkload reads back what generate wrote. The servers name each
+// service's Envoy cluster after it plus suffix (".bench": a Kubernetes
+// Service svc12 in namespace bench is served as svc12.bench).
+func loadWorkload(dir, suffix string) (*workload, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		return nil, err
@@ -138,8 +150,10 @@ func loadWorkload(dir string) (*workload, error) {
 	}
 	// Service index order is the name order, so every run numbers alike.
 	sort.Slice(w.services, func(a, b int) bool { return w.services[a].name < w.services[b].name })
+	clear(w.byName)
 	for i, s := range w.services {
-		w.byName[s.name] = i
+		s.xds = s.name + suffix
+		w.byName[s.xds] = i
 		s.history = []change{{seq: 1, fingerprint: s.fingerprint()}}
 	}
 	w.nextSeq = 1
