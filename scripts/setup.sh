@@ -4,6 +4,8 @@
 #   - C++ toolchain and libraries: Debian packages (listed in README.md)
 #   - test peers (Envoy, grpcio, xds-protos, pytest): a virtualenv under
 #     ${ATTACHE_CACHE:-~/.cache/attache}, pinned in e2e/requirements.txt
+#   - the dashboard test's browser: Debian's chromium, driven by playwright-core
+#     (pinned in e2e/dashboard/package-lock.json, `npm ci` into its node_modules)
 #   - the build: build/ (CMake + Ninja)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ PACKAGES=(
   prometheus-cpp-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3-venv jq
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -24,6 +27,9 @@ for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
 done
+# Node.js and npm may come from elsewhere than Debian; install Debian's only
+# when there is no npm at all.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -44,6 +50,16 @@ if ! cmp -s "$REQUIREMENTS" "$VENV/.requirements"; then
   echo "setup: installing test peers into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check --only-binary=:all: -r "$REQUIREMENTS"
   cp "$REQUIREMENTS" "$VENV/.requirements"
+fi
+
+# The dashboard test's Node modules; tarballs cached under $CACHE/npm, no
+# browser download (the test uses Debian's /usr/bin/chromium).
+DASHBOARD=e2e/dashboard
+if ! cmp -s "$DASHBOARD/package-lock.json" "$DASHBOARD/node_modules/.attache-lock"; then
+  echo "setup: installing $DASHBOARD/node_modules"
+  (cd "$DASHBOARD" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    npm ci --silent --no-audit --no-fund --cache "$CACHE/npm")
+  cp "$DASHBOARD/package-lock.json" "$DASHBOARD/node_modules/.attache-lock"
 fi
 
 BUILD="${ATTACHE_BUILD_DIR:-build}"

@@ -5,11 +5,17 @@
 
 #include <stdexcept>
 
+#include "admin/dashboard_page.h"
+
 namespace attache {
 
 AdminServer::AdminServer(Handlers handlers)
     : handlers_(std::move(handlers)),
       server_(std::make_unique<httplib::Server>()) {
+  server_->Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(DashboardPage().data(), DashboardPage().size(),
+                    "text/html; charset=utf-8");
+  });
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
