@@ -29,4 +29,17 @@ ServiceMap BuildServiceMap(const std::vector<const KubeService*>& services,
                            const KubernetesSourceConfig& config,
                            const std::string& source_name);
 
+// The part of BuildServiceMap for one Service and the slices of its name:
+// adds its catalog services to `out` and returns their names (none when it
+// is not exported).
+std::vector<std::string> AddServiceEntries(
+    const KubeService& service,
+    const std::vector<const KubeEndpointSlice*>& matching,
+    const KubernetesSourceConfig& config, const std::string& source_name,
+    ServiceMap* out);
+
+// A slice that can carry endpoints: it names its Service and holds IP
+// addresses.
+bool UsableSlice(const KubeEndpointSlice& slice);
+
 }  // namespace attache

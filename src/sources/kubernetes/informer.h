@@ -21,7 +21,8 @@ namespace attache {
 // semantics: a paginated list, then a watch from its resourceVersion with
 // bookmarks; a 410 (expired resourceVersion) means a fresh list; failures
 // retry with backoff and jitter; a watch silent for too long is dropped and
-// resumed. The store is handed out whole after every change.
+// resumed. After every change the store is handed out with what changed:
+// one key after a watch event, everything (null) after a list.
 template <typename Object>
 class Informer {
  public:
@@ -32,7 +33,9 @@ class Informer {
       std::string_view, std::string*)>;
 
   struct Callbacks {
-    std::function<void(const Store&)> changed;       // after a list or event
+    // After a list (key null) or an event (the key it added, modified or
+    // deleted). Called on the informer's thread; keep it short.
+    std::function<void(const Store&, const std::string* key)> changed;
     std::function<void(const std::string&)> failed;  // worded for a log line
   };
 
@@ -86,7 +89,7 @@ class Informer {
     resource_version_ = resource_version;
     store_ = std::move(store);
     degraded_ = false;
-    callbacks_.changed(store_);
+    callbacks_.changed(store_, nullptr);
     return true;
   }
 
@@ -166,7 +169,7 @@ class Informer {
     const auto on_accepted = [this] {
       if (degraded_) {
         degraded_ = false;
-        callbacks_.changed(store_);
+        callbacks_.changed(store_, nullptr);
       }
     };
     const HttpResult result =
@@ -217,15 +220,17 @@ class Informer {
         return true;
       case Type::kAdded:
       case Type::kModified:
-        resource_version_ = event->resource_version;
-        store_[KeyOf(*event->object)] = std::move(*event->object);
-        break;
       case Type::kDeleted:
-        resource_version_ = event->resource_version;
-        store_.erase(KeyOf(*event->object));
         break;
     }
-    callbacks_.changed(store_);
+    resource_version_ = event->resource_version;
+    const std::string key = KeyOf(*event->object);
+    if (event->type == Type::kDeleted) {
+      store_.erase(key);
+    } else {
+      store_[key] = std::move(*event->object);
+    }
+    callbacks_.changed(store_, &key);
     return true;
   }
 

@@ -113,7 +113,8 @@ struct Observed {
 };
 
 Informer<KubeService>::Callbacks Record(Observed* observed) {
-  return {[observed](const Informer<KubeService>::Store& store) {
+  return {[observed](const Informer<KubeService>::Store& store,
+                     const std::string* /*key*/) {
             std::lock_guard lock(observed->mu);
             observed->store = store;
             observed->changed.notify_all();
