@@ -92,8 +92,11 @@ def bootstrap(xds_port, service, node_id, node_cluster="e2e", zone="zone-a", api
                 },
                 "load_assignment": {
                     "cluster_name": "xds_cluster",
-                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-                        "socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}]}],
+                    "endpoints": [{"lb_endpoints": [
+                        {"endpoint": {"address": {
+                            "socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                        for port in (xds_port if isinstance(xds_port, (list, tuple))
+                                     else [xds_port])]}],
                 },
             }],
             "listeners": [{
