@@ -103,15 +103,17 @@ RequestOutcome DeltaState::OnRequest(
   state.inflight_nonce.clear();
   state.rejected = request.has_error_detail();
   if (request.has_error_detail()) {
-    for (const auto& [name, before] : state.inflight_before) {
+    for (const ResourcePtr& resource : state.inflight) {
+      const std::string& name = resource->name;
       auto it = state.held.find(name);
       if (it == state.held.end()) continue;
       state.rejected_names.insert(name);
       state.rejected_versions[name] = it->second;
-      if (before.empty()) {
-        state.held.erase(it);
+      if (auto before = state.inflight_replaced.find(name);
+          before != state.inflight_replaced.end()) {
+        it->second = before->second;  // what the client kept
       } else {
-        it->second = before;  // what the client kept
+        state.held.erase(it);
       }
     }
     ++state.nacks;
@@ -125,7 +127,8 @@ RequestOutcome DeltaState::OnRequest(
     state.quiet = state.answered;
     outcome.kind = RequestKind::kAck;
   }
-  state.inflight_before.clear();  // only a NACK needs it
+  state.inflight.clear();  // only a NACK needs them
+  state.inflight_replaced.clear();
   return outcome;
 }
 
@@ -264,12 +267,15 @@ PendingDeltaResponse DeltaState::Commit(Candidate candidate,
   state.last_nonce = nonce;
   state.force_response = false;
   ++state.responses;
-  state.inflight_before.clear();
+  state.inflight = candidate.resources;
+  state.inflight_replaced.clear();
   for (const ResourcePtr& resource : candidate.resources) {
-    auto before = state.held.find(resource->name);
-    state.inflight_before[resource->name] =
-        before == state.held.end() ? "" : before->second;
-    state.held[resource->name] = resource->version;
+    auto [held, added] =
+        state.held.try_emplace(resource->name, resource->version);
+    if (!added) {
+      state.inflight_replaced.emplace(resource->name, std::move(held->second));
+      held->second = resource->version;
+    }
     state.told_absent.erase(resource->name);
     state.must_remove.erase(resource->name);
     state.rejected_names.erase(resource->name);
@@ -369,7 +375,8 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
     }
     const std::string nonce = std::to_string(++nonce_counter_);
     state.inflight_nonce = nonce;
-    state.inflight_before.clear();
+    state.inflight.clear();
+    state.inflight_replaced.clear();
     state.last_nonce = nonce;
     ++state.responses;
     out.push_back(PendingDeltaResponse{type,

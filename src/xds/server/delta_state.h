@@ -42,9 +42,10 @@ struct DeltaTypeState {
   std::set<std::string, std::less<>> resend_on_first;
 
   std::string inflight_nonce;  // non-empty while a response awaits ACK/NACK
-  // The resources it carries, with the version the client held before
-  // (empty: none).
-  std::map<std::string, std::string, std::less<>> inflight_before;
+  // The resources it carries (shared, not copied), and the versions the
+  // client held before of those it already had: a NACK puts them back.
+  std::vector<ResourcePtr> inflight;
+  std::map<std::string, std::string, std::less<>> inflight_replaced;
   // Versions the client rejected: not sent again.
   std::map<std::string, std::string, std::less<>> rejected_versions;
   // Resources whose last version sent was NACKed: the client kept an older
