@@ -46,6 +46,7 @@ class Attache:
         self.proc = None
         self.xds_port = None
         self.admin_port = None
+        self.extra_args = []  # more `serve` flags, e.g. ["--log-format", "json"]
 
     def write_hosts(self, services: dict):
         """Replaces the host file atomically, as a careful operator would."""
@@ -66,7 +67,8 @@ class Attache:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [ATTACHE_BIN, "serve", "--config", str(self.config_path),
-             "--write-ports", str(self.ports_path), "--log-level", "debug"],
+             "--write-ports", str(self.ports_path), "--log-level", "debug",
+             *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT)
         ports = wait_until(self._read_ports, timeout=20, what="attache to listen")
         self.xds_port, self.admin_port = ports["xds"], ports["admin"]

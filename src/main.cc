@@ -1,11 +1,11 @@
 // attache: a multi-cluster Envoy control plane. This file is only the CLI.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "app/dump.h"
+#include "app/logging.h"
 #include "app/serve.h"
 #include "app/sources.h"
 #include "config/config.h"
@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text (one line per event) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 
   std::string config_path;
   std::string ports_file;
@@ -114,10 +119,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   // Logs go to stderr so that `dump` output on stdout stays clean.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("attache"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v",
-                      spdlog::pattern_time_type::utc);
+  attache::SetUpLogging(log_level, log_format);
 
   try {
     if (app.got_subcommand("version")) {

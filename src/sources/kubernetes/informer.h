@@ -60,6 +60,7 @@ class Informer {
     std::string continue_token;
     std::string resource_version;
     const auto started = std::chrono::steady_clock::now();
+    auto reported = started;
     do {
       std::string query = "?limit=500";
       if (!selector_.empty()) query += "&labelSelector=" + selector_;
@@ -81,6 +82,16 @@ class Informer {
       }
       continue_token = page->continue_token;
       resource_version = page->resource_version;
+      // A long list says how far it got, every few seconds.
+      const auto now = std::chrono::steady_clock::now();
+      if (!continue_token.empty() && now - reported > std::chrono::seconds(5)) {
+        reported = now;
+        spdlog::info(
+            "kubernetes {}{}: listing, {} objects so far in {} s",
+            client_->server(), path_, store.size(),
+            std::chrono::duration_cast<std::chrono::seconds>(now - started)
+                .count());
+      }
     } while (!continue_token.empty());
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
