@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 E2E = pathlib.Path(__file__).resolve().parent
-if str(E2E) not in sys.path:
-    sys.path.insert(0, str(E2E))
+for _path in (E2E, E2E / "conformance"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from peers.util import Fatal, endpoints, stop_process, wait_until  # noqa: E402,F401
 
@@ -127,3 +128,19 @@ def attache_factory(tmp_path):
     for instance in started:
         instance.stop()
 
+
+@pytest.fixture
+def xds():
+    """open_stream(attache, node=None, service="ads") -> a raw state-of-the-world
+    XdsStream (e2e/conformance/ads_client.py), closed when the test ends."""
+    from ads_client import XdsStream
+    streams = []
+
+    def open_stream(attache, node=None, service="ads"):
+        stream = XdsStream(attache.xds_address, node=node, service=service)
+        streams.append(stream)
+        return stream
+
+    yield open_stream
+    for stream in streams:
+        stream.close()

@@ -1,26 +1,9 @@
 """Fixtures for the wire-level xDS conformance suite.
 
-The attache process itself comes from e2e/conftest.py (`attache_factory`); this
-file adds raw xDS streams that are closed when the test ends.
+The attache process (`attache_factory`) and raw state-of-the-world streams
+(`xds`) come from e2e/conftest.py; this file adds incremental ones.
 """
 import pytest
-
-from ads_client import XdsStream
-
-
-@pytest.fixture
-def xds():
-    """open_stream(attache, node=None, service="ads") -> XdsStream."""
-    streams = []
-
-    def open_stream(attache, node=None, service="ads"):
-        stream = XdsStream(attache.xds_address, node=node, service=service)
-        streams.append(stream)
-        return stream
-
-    yield open_stream
-    for stream in streams:
-        stream.close()
 
 
 @pytest.fixture

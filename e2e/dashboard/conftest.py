@@ -21,7 +21,6 @@ CONFORMANCE = HERE.parent / "conformance"
 if str(CONFORMANCE) not in sys.path:
     sys.path.insert(0, str(CONFORMANCE))
 
-from ads_client import XdsStream  # noqa: E402
 
 CHROMIUM = os.environ.get("ATTACHE_CHROMIUM", "/usr/bin/chromium")
 # Seconds for one browser command (a page load, a screenshot).
@@ -107,17 +106,3 @@ def browser(tmp_path, request):
         for log in sorted(tmp_path.glob("attache*/attache.log")):
             print(f"--- tail of {log} ---\n{tail(log, 60)}")
 
-
-@pytest.fixture
-def xds():
-    """open_stream(attache, node) -> an ADS XdsStream, closed at the end."""
-    streams = []
-
-    def open_stream(attache, node):
-        stream = XdsStream(attache.xds_address, node=node)
-        streams.append(stream)
-        return stream
-
-    yield open_stream
-    for stream in streams:
-        stream.close()

@@ -16,7 +16,6 @@ CONFORMANCE = pathlib.Path(__file__).resolve().parent.parent / "conformance"
 if str(CONFORMANCE) not in sys.path:
     sys.path.insert(0, str(CONFORMANCE))
 
-from ads_client import XdsStream  # noqa: E402
 from failover_support import RequestLoop  # noqa: E402
 from peers.backends import HttpBackend  # noqa: E402
 from peers.envoy import Envoy  # noqa: E402
@@ -126,20 +125,6 @@ def xds_client_factory(tmp_path, request):
         f"--- {client.kind} client {client.node_id} ---\n{client.describe()}"
         for client in made])
 
-
-@pytest.fixture
-def xds():
-    """open_stream(attache, node) -> a raw ADS XdsStream, closed at the end."""
-    streams = []
-
-    def open_stream(attache, node):
-        stream = XdsStream(attache.xds_address, node=node)
-        streams.append(stream)
-        return stream
-
-    yield open_stream
-    for stream in streams:
-        stream.close()
 
 
 @pytest.fixture
