@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import stat
+import urllib.request
 
 from kube_support import debug_sources, endpoint_slice, ep, service, wait_until
 
@@ -66,3 +67,6 @@ def test_token_file_exec_plugin_and_tls_server_name(clusters, attaches, tmp_path
     # Secrets never appear in what attache shows or logs.
     assert cluster.token not in json.dumps(state)
     assert cluster.token not in attache.log()
+    for path in ("/metrics", "/debug/catalog", "/debug/clients", "/"):
+        with urllib.request.urlopen(attache.admin_url + path, timeout=5) as response:
+            assert cluster.token not in response.read().decode(), path
