@@ -44,13 +44,43 @@ def unique_base_id():
 API_TYPES = ("GRPC", "DELTA_GRPC")
 
 
+def xds_transport_socket(tls):
+    """An UpstreamTlsContext for xds_cluster (see bootstrap's `tls`)."""
+    common = {
+        # HTTP/2, as gRPC clients offer (attache also accepts a client without ALPN).
+        "alpn_protocols": ["h2"],
+        "validation_context": {
+            "trusted_ca": {"filename": str(tls["ca"])},
+            "match_typed_subject_alt_names": [{
+                "san_type": "IP_ADDRESS", "matcher": {"exact": "127.0.0.1"}}],
+        },
+    }
+    if tls.get("cert"):
+        common["tls_certificates"] = [{
+            "certificate_chain": {"filename": str(tls["cert"])},
+            "private_key": {"filename": str(tls["key"])},
+        }]
+    context = {
+        "@type": "type.googleapis.com/"
+                 "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": common,
+    }
+    if tls.get("sni"):
+        context["sni"] = tls["sni"]
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
+
+
 def bootstrap(xds_port, service, node_id, node_cluster="e2e", zone="zone-a", api_type="GRPC",
-              client_features=()):
+              client_features=(), tls=None):
     """The bootstrap: ADS for CDS (and so EDS) only; no lds_config.
 
     api_type is the ADS flavour: "GRPC" (state of the world, the default) or
     "DELTA_GRPC" (incremental). client_features go into the node as given
     (Envoy 1.40 itself lists none).
+
+    tls, if given, makes Envoy talk TLS to attache: {"ca": file trusted for
+    attache's certificate (which must name IP 127.0.0.1), "cert" and "key":
+    Envoy's client certificate and key (optional), "sni": optional}.
 
     A static listener on 127.0.0.1 (port 0: Envoy picks one) routes every path
     to the dynamic cluster named `service`, retrying connect failures, refused
@@ -61,7 +91,7 @@ def bootstrap(xds_port, service, node_id, node_cluster="e2e", zone="zone-a", api
     node = {"id": node_id, "cluster": node_cluster, "locality": {"zone": zone}}
     if client_features:
         node["client_features"] = list(client_features)
-    return {
+    config = {
         "node": node,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "dynamic_resources": {
@@ -138,13 +168,16 @@ def bootstrap(xds_port, service, node_id, node_cluster="e2e", zone="zone-a", api
             }],
         },
     }
+    if tls:
+        config["static_resources"]["clusters"][0]["transport_socket"] = xds_transport_socket(tls)
+    return config
 
 
 class Envoy:
     """One Envoy process with helpers over its admin API."""
 
     def __init__(self, workdir, xds_port, service="echo", node_id="envoy-e2e",
-                 zone="zone-a", api_type="GRPC", client_features=()):
+                 zone="zone-a", api_type="GRPC", client_features=(), tls=None):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.service = service
@@ -156,7 +189,7 @@ class Envoy:
         self.base_id = unique_base_id()
         self.boot_path.write_text(yaml.safe_dump(
             bootstrap(xds_port, service, node_id, zone=zone, api_type=api_type,
-                      client_features=client_features), sort_keys=False))
+                      client_features=client_features, tls=tls), sort_keys=False))
         self.proc = None
         self.admin_url = None
         self._listener_port = None

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/tls_files.h"
 #include "config/yaml_fields.h"
 #include "util/ip_address.h"
 
@@ -175,6 +176,32 @@ RegistrySourceConfig ParseRegistrySource(const YAML::Node& node,
   return registry;
 }
 
+XdsTlsConfig ParseXdsTls(const YAML::Node& node, const YamlPath& where,
+                         const std::filesystem::path& base) {
+  ExpectMap(node, where, {"cert", "key", "client_ca", "refresh"});
+  const auto path = [&](std::string_view key,
+                        bool required) -> std::filesystem::path {
+    auto text = required ? std::optional(RequiredString(node, key, where))
+                         : OptionalString(node, key, where);
+    if (!text) {
+      return {};
+    }
+    if (text->empty()) {
+      where.Key(key).Fail("must not be empty");
+    }
+    std::filesystem::path file = *text;
+    return file.is_relative() ? base / file : file;
+  };
+  XdsTlsConfig tls;
+  tls.cert = path("cert", true);
+  tls.key = path("key", true);
+  tls.client_ca = path("client_ca", false);
+  tls.refresh = OptionalDuration(node, "refresh", where, milliseconds(1'000),
+                                 milliseconds(3'600'000))
+                    .value_or(tls.refresh);
+  return tls;
+}
+
 SourceConfig ParseSource(const YAML::Node& node, const YamlPath& where,
                          const std::filesystem::path& base) {
   ExpectMapAnyKeys(node, where);
@@ -222,7 +249,19 @@ std::string ReadFileOrThrow(const std::filesystem::path& file) {
 }
 
 Config LoadConfig(const std::filesystem::path& file) {
-  return ParseConfig(file, ReadFileOrThrow(file));
+  Config config = ParseConfig(file, ReadFileOrThrow(file));
+  if (config.xds_tls.enabled()) {
+    try {
+      CheckTlsFiles(config.xds_tls, ReadTlsFiles(config.xds_tls));
+    } catch (const TlsFileError& error) {
+      YamlPath(file.string())
+          .Key("xds")
+          .Key("tls")
+          .Key(error.key())
+          .Fail(error.what());
+    }
+  }
+  return config;
 }
 
 Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
@@ -240,7 +279,7 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
   if (!doc["xds"]) {
     xds.Fail("required key is missing");
   }
-  ExpectMap(doc["xds"], xds, {"listen", "resource_ttl", "heartbeat"});
+  ExpectMap(doc["xds"], xds, {"listen", "resource_ttl", "heartbeat", "tls"});
   config.xds_listen =
       ParseListen(RequiredString(doc["xds"], "listen", xds), xds.Key("listen"));
   config.xds_ttl.ttl =
@@ -259,6 +298,9 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
   if (config.xds_ttl.ttl.count() > 0 &&
       config.xds_ttl.heartbeat >= config.xds_ttl.ttl) {
     xds.Key("heartbeat").Fail("must be shorter than xds.resource_ttl");
+  }
+  if (const YAML::Node tls = doc["xds"]["tls"]) {
+    config.xds_tls = ParseXdsTls(tls, xds.Key("tls"), file.parent_path());
   }
 
   if (const YAML::Node admin = doc["admin"]) {

@@ -19,6 +19,17 @@ struct ListenAddress {
   std::string ToString() const;
 };
 
+// TLS on the xDS port (xds.tls). No cert: plaintext.
+struct XdsTlsConfig {
+  std::filesystem::path cert;       // the server's certificate chain (PEM)
+  std::filesystem::path key;        // its private key (PEM)
+  std::filesystem::path client_ca;  // set: clients need a certificate it signed
+  // How often the files are read again to pick up a new certificate.
+  std::chrono::milliseconds refresh{5'000};
+
+  bool enabled() const { return !cert.empty(); }
+};
+
 struct ServiceDefaults {
   std::chrono::milliseconds connect_timeout{1000};
   LbPolicy lb_policy = LbPolicy::kRoundRobin;
@@ -73,6 +84,7 @@ struct Config {
   std::filesystem::path file;
   ListenAddress xds_listen;
   TtlConfig xds_ttl;
+  XdsTlsConfig xds_tls;
   ListenAddress admin_listen{"127.0.0.1", 19000};
   std::chrono::milliseconds debounce{50};
   std::chrono::milliseconds max_delay{500};
@@ -84,9 +96,11 @@ struct Config {
   std::vector<SourceConfig> sources;
 };
 
-// Reads and validates a config file; throws ConfigError.
+// Reads and validates a config file, and reads and checks the files of
+// xds.tls; throws ConfigError.
 Config LoadConfig(const std::filesystem::path& file);
-// Validates config text as if it were read from `file`; throws ConfigError.
+// Validates config text as if it were read from `file` (without reading any
+// file it names); throws ConfigError.
 Config ParseConfig(const std::filesystem::path& file, const std::string& text);
 
 // Reads a whole file; throws ConfigError naming it when it cannot.

@@ -211,7 +211,7 @@ TEST(Config, FailoverAndTtlErrorsNameFileKeyAndProblem) {
             "86400s, got 50ms");
   EXPECT_EQ(ErrorWith(", ttl: 10s", ""),
             "/etc/attache.yaml: xds.ttl: unknown key (expected one of: "
-            "listen, resource_ttl, heartbeat)");
+            "listen, resource_ttl, heartbeat, tls)");
 }
 
 }  // namespace

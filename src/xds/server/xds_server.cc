@@ -8,6 +8,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "config/config_error.h"
+#include "xds/server/tls_credentials.h"
 #include "xds/server/xds_metrics.h"
 #include "xds/server/xds_stream.h"
 
@@ -98,10 +100,25 @@ XdsServer::XdsServer(SnapshotSetPtr initial, TtlConfig ttl)
 
 XdsServer::~XdsServer() { Shutdown(std::chrono::milliseconds(0)); }
 
-int XdsServer::Start(const std::string& address) {
+int XdsServer::Start(const std::string& address, const XdsTlsConfig& tls) {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (tls.enabled()) {
+    try {
+      tls_ = std::make_unique<TlsCredentials>(tls);
+    } catch (const TlsFileError& error) {
+      throw ConfigError("xds.tls." + error.key() + ": " + error.what());
+    }
+    credentials = tls_->credentials();
+    spdlog::info("xDS: {}", tls_->Describe());
+  } else {
+    credentials = grpc::InsecureServerCredentials();
+    spdlog::info(
+        "xDS: plaintext (no xds.tls): clients are not asked for "
+        "certificates and nothing is encrypted");
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials, &port);
   // Long EDS subscriptions make large requests; accept them.
   builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   builder.AddChannelArgument(
@@ -111,6 +128,9 @@ int XdsServer::Start(const std::string& address) {
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     throw std::runtime_error("cannot listen for xDS on " + address);
+  }
+  if (tls_) {
+    tls_->StartWatching();
   }
   if (registry_.ttl().ttl.count() > 0) {
     heartbeats_ = std::thread([this] { SendHeartbeats(); });
@@ -144,6 +164,7 @@ void XdsServer::Shutdown(std::chrono::milliseconds grace) {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_.reset();
   }
+  tls_.reset();
 }
 
 }  // namespace attache

@@ -9,9 +9,12 @@
 #include <string>
 #include <thread>
 
+#include "config/config.h"
 #include "xds/server/stream_registry.h"
 
 namespace attache {
+
+class TlsCredentials;
 
 // The gRPC server for xDS: ADS and the per-type services, state of the world
 // and delta, all on one generic callback service so that responses can be
@@ -23,9 +26,11 @@ class XdsServer {
   XdsServer(const XdsServer&) = delete;
   XdsServer& operator=(const XdsServer&) = delete;
 
-  // Binds `address` ("host:port", port 0 for any) and serves; returns the
-  // bound port. Throws std::runtime_error when it cannot bind.
-  int Start(const std::string& address);
+  // Binds `address` ("host:port", port 0 for any) and serves, over TLS if
+  // `tls` is enabled (its files then followed as they change); returns the
+  // bound port. Throws ConfigError when the TLS files are not usable,
+  // std::runtime_error when it cannot bind.
+  int Start(const std::string& address, const XdsTlsConfig& tls = {});
   void Shutdown(std::chrono::milliseconds grace);
 
   StreamRegistry& registry() { return registry_; }
@@ -36,6 +41,7 @@ class XdsServer {
 
   StreamRegistry registry_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<TlsCredentials> tls_;
   std::unique_ptr<grpc::Server> server_;
 
   std::mutex mu_;
