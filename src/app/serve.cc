@@ -98,8 +98,7 @@ int Serve(const Config& config, const ServeOptions& options) {
     source->Start();
   }
 
-  const int xds_port =
-      xds.Start(config.xds_listen.ToString(), config.xds_tls);
+  const int xds_port = xds.Start(config.xds_listen.ToString(), config.xds_tls);
   const bool require_synced = config.ready_requires_all_synced;
   AdminServer admin(AdminServer::Handlers{
       .ready =
