@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${ATTACHE_BUILD_DIR:-build}"
-mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'e2e/peers/*.cc')
+mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'e2e/peers/*.cc' \
+  'fuzz/*.cc' 'fuzz/*.h')
 clang-format --dry-run --Werror "${sources[@]}"
 mapfile -t units < <(git ls-files 'src/*.cc')
 log=$(mktemp)

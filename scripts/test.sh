@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything and runs every test: unit tests (ctest) and the
 # end-to-end suites against real Envoy and real gRPC clients (pytest), plus
-# lint and the sanitizer builds (skip those two with ATTACHE_QUICK=1).
+# lint, the sanitizer builds and a few minutes of fuzzing (skip those three
+# with ATTACHE_QUICK=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,6 +17,9 @@ if [[ -z "${ATTACHE_QUICK:-}" ]]; then
   bash scripts/lint.sh
   echo "== unit tests under ASan+UBSan and TSan"
   bash scripts/sanitize.sh
+  # Five fuzzers at 55 s each: about five minutes (docs/reliability.md).
+  echo "== fuzzing (libFuzzer under ASan+UBSan)"
+  ATTACHE_FUZZ_SECONDS="${ATTACHE_FUZZ_SECONDS:-55}" bash scripts/fuzz.sh
 fi
 
 echo "== Kubernetes test peers (kube-apiserver, kubectl, etcd from Go modules)"

@@ -75,6 +75,7 @@ std::vector<std::string> StringList(const YAML::Node& map, std::string_view key,
     if (!list[i].IsScalar() || list[i].Scalar().empty()) {
       where.Key(key).Index(i).Fail("must be a non-empty string");
     }
+    ExpectUtf8(list[i].Scalar(), where.Key(key).Index(i));
     out.push_back(list[i].Scalar());
   }
   return out;

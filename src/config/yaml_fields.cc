@@ -1,5 +1,7 @@
 #include "config/yaml_fields.h"
 
+#include <simdjson.h>
+
 #include <charconv>
 
 #include "util/duration.h"
@@ -93,6 +95,12 @@ void ExpectMap(const YAML::Node& node, const YamlPath& where,
   }
 }
 
+void ExpectUtf8(std::string_view text, const YamlPath& where) {
+  if (!simdjson::validate_utf8(text.data(), text.size())) {
+    where.Fail("must be UTF-8 text");
+  }
+}
+
 void ExpectSequence(const YAML::Node& node, const YamlPath& where) {
   if (!node.IsSequence()) {
     where.Fail(std::string("must be a list, got ") + KindName(node));
@@ -110,6 +118,7 @@ std::optional<std::string> OptionalString(const YAML::Node& map,
     where.Key(key).Fail(std::string("must be a string, got ") +
                         KindName(*child));
   }
+  ExpectUtf8(child->Scalar(), where.Key(key));
   return child->Scalar();
 }
 

@@ -41,9 +41,13 @@ void ExpectMap(const YAML::Node& node, const YamlPath& where,
 // Requires a mapping with arbitrary (string) keys.
 void ExpectMapAnyKeys(const YAML::Node& node, const YamlPath& where);
 void ExpectSequence(const YAML::Node& node, const YamlPath& where);
+// Strings end up in protobuf string fields, which must be UTF-8: one stray
+// byte (yaml-cpp passes any through) would make whole xDS responses
+// undecodable for every client that gets them.
+void ExpectUtf8(std::string_view text, const YamlPath& where);
 
 // Child accessors: nullopt when the key is absent (or null); ConfigError when
-// present with the wrong type or out of range.
+// present with the wrong type, out of range or not UTF-8.
 std::optional<std::string> OptionalString(const YAML::Node& map,
                                           std::string_view key,
                                           const YamlPath& where);

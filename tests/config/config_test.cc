@@ -214,5 +214,18 @@ TEST(Config, FailoverAndTtlErrorsNameFileKeyAndProblem) {
             "listen, resource_ttl, heartbeat, tls)");
 }
 
+// Strings that are not UTF-8 would end up in protobuf strings (cluster
+// names from registry services, localities), which must be UTF-8.
+TEST(Config, TextThatIsNotUtf8IsRejected) {
+  EXPECT_EQ(ErrorOf("xds: {listen: \"127.0.0.1:1\"}\n"
+                    "sources: [{name: r, type: registry, url: http://r, "
+                    "services: [bill\xffing]}]\n"),
+            "/etc/attache.yaml: sources[0].services[0]: must be UTF-8 text");
+  EXPECT_EQ(ErrorOf("xds: {listen: \"127.0.0.1:1\"}\n"
+                    "sources: [{name: k, type: kubernetes, "
+                    "locality: {zone: \"\xc0\xaf\"}}]\n"),
+            "/etc/attache.yaml: sources[0].locality.zone: must be UTF-8 text");
+}
+
 }  // namespace
 }  // namespace attache

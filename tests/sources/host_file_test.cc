@@ -121,5 +121,32 @@ TEST(HostFile, ErrorsNameFileKeyAndProblem) {
             "or weighted, got \"nearest\"");
 }
 
+// Found by fuzz/host_file_fuzzer: yaml-cpp passes any byte through, and a
+// locality that is not UTF-8 made every response carrying the service's
+// load assignment undecodable (protobuf strings must be UTF-8).
+TEST(HostFile, TextThatIsNotUtf8IsRejected) {
+  EXPECT_EQ(
+      ErrorOf("services:\n  echo:\n    endpoints:\n"
+              "      - {address: 127.0.0.1, port: 80, region: r\xe9gion}\n"),
+      "hosts.yaml: services.echo.endpoints[0].region: must be UTF-8 "
+      "text");
+  EXPECT_EQ(
+      ErrorOf("services:\n  echo:\n    endpoints:\n"
+              "      - {address: 127.0.0.1, port: 80, zone: z\xc3\xbcrich}\n"),
+      "");
+}
+
+// inet_pton stops at a NUL, so an address with one and anything after it
+// passed for the address before it.
+TEST(HostFile, AddressWithANulIsRejected) {
+  const std::string error = ErrorOf(
+      "services: {echo: {endpoints: [{address: \"127.0.0.1\\0x\", port: "
+      "80}]}}\n");
+  EXPECT_NE(error.find("services.echo.endpoints[0].address: must be an IPv4 "
+                       "or IPv6 address"),
+            std::string::npos)
+      << error;
+}
+
 }  // namespace
 }  // namespace attache

@@ -271,5 +271,17 @@ TEST(RegistryResponse, AnUnusableAnswerIsAnError) {
   EXPECT_EQ(ErrorOf(Answer("[]")), "");
 }
 
+// inet_pton stops at a NUL: "10.0.0.1\u0000..." passed for 10.0.0.1 and
+// carried whatever followed into Envoy's address, logs and the dashboard.
+TEST(RegistryResponse, AnAddressWithANulIsNotAnIpLiteral) {
+  const RegistryAnswer answer = DecodeRegistryResponse(
+      Answer(R"([{"ip_address": "10.0.0.1\u0000\u001b[2J", "port": 80}])"),
+      "legacy");
+  EXPECT_TRUE(answer.endpoints.empty());
+  EXPECT_EQ(answer.problems,
+            (Lines{"hosts[0]: ip_address \"10.0.0.1??[2J\" is not an IP "
+                   "literal"}));
+}
+
 }  // namespace
 }  // namespace attache

@@ -561,6 +561,73 @@ TEST(DeltaState, ClusterChangedBeforeEdsResubscribedResendsTheAssignment) {
   EXPECT_EQ(Names(endpoints[0]), (Strings{"a"}));
 }
 
+// Found by fuzz/xds_stream_fuzzer: a changed cluster made the server forget
+// that the client held the cluster's load assignment (to send it again), so
+// when the cluster vanished before that, the assignment was never removed.
+TEST(DeltaState, AssignmentOfAClusterChangedWhileInFlightIsStillRemoved) {
+  DeltaState state;
+  state.OnRequest(Request(kEds));  // wildcard, as the first request names none
+  const auto before = View({{"a"}, {"b"}, {"c"}});
+  auto endpoints = state.Poll(*before);
+  ASSERT_EQ(Types(endpoints), (std::vector<ResourceType>{kEds}));
+  state.OnRequest(Request(kCds));
+  auto clusters = state.Poll(*before);  // while the assignments are in flight
+  ASSERT_EQ(Types(clusters), (std::vector<ResourceType>{kCds}));
+  AckAll(state, clusters);
+  AckAll(state, endpoints);
+  auto out = state.Poll(*View({{"a"}, {"b"}}, 2));  // c is gone
+  ASSERT_EQ(Types(out), (std::vector<ResourceType>{kCds, kEds}));
+  EXPECT_EQ(out[0].removed, (Strings{"c"}));
+  EXPECT_EQ(out[1].removed, (Strings{"c"}));
+  EXPECT_EQ(Names(out[1]), (Strings{"a", "b"}));  // their clusters were new
+}
+
+// Found by fuzz/xds_stream_fuzzer: a reconnecting client's claim for the
+// assignment of a cluster that changed meanwhile was dropped, so the
+// assignment was never removed when the cluster went away.
+TEST(DeltaState, ClaimedAssignmentOfAChangedClusterIsRemovedWhenItVanishes) {
+  const auto first = View({{"a"}, {"c"}});
+  DeltaState state;
+  state.OnRequest(Request(kCds));
+  AckAll(state, state.Poll(*first));
+  const auto second = View({{"a"}}, 2);
+  AckAll(state, state.Poll(*second));  // removes cluster c
+  DeltaDiscoveryRequest eds = Request(kEds);
+  for (const char* name : {"a", "c"}) {
+    (*eds.mutable_initial_resource_versions())[name] =
+        first->Of(kEds).at(name)->version;
+  }
+  state.OnRequest(eds);
+  auto out = state.Poll(*second);
+  ASSERT_EQ(Types(out), (std::vector<ResourceType>{kEds}));
+  EXPECT_EQ(Names(out[0]), (Strings{"a"}));  // its cluster changed: again
+  EXPECT_EQ(out[0].removed, (Strings{"c"}));
+}
+
+// Found by fuzz/xds_stream_fuzzer: a NACK recorded the rejected versions
+// only for names whose version the server still had on record, so after a
+// cluster change or a repeated subscription the same bytes went out again.
+TEST(DeltaState, RejectedBytesStayRejectedAfterAClusterChangeOrResubscribe) {
+  const auto view = View({{"a"}, {"b"}});
+  {
+    DeltaState state;
+    state.OnRequest(Request(kEds, {"a", "b"}));
+    auto endpoints = state.Poll(*view);
+    state.OnRequest(Request(kCds));
+    AckAll(state, state.Poll(*view));  // clears what EDS holds
+    ASSERT_EQ(state.OnRequest(Nack(endpoints[0])).kind, RequestKind::kNack);
+    EXPECT_TRUE(state.Poll(*view).empty());
+  }
+  {
+    DeltaState state;
+    state.OnRequest(Request(kEds, {"a", "b"}));
+    auto endpoints = state.Poll(*view);
+    state.OnRequest(Request(kEds, {"a"}));  // again, while in flight
+    ASSERT_EQ(state.OnRequest(Nack(endpoints[0])).kind, RequestKind::kNack);
+    EXPECT_TRUE(state.Poll(*view).empty());
+  }
+}
+
 TEST(DeltaState, ClusterRemovalWaitsUntilListenersAndRoutesAreDone) {
   DeltaState state;
   const Strings names = {"a", "b", "c"};

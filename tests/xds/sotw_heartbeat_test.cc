@@ -129,5 +129,66 @@ TEST(SotwHeartbeat, KeepsRefreshingTheAcceptedContentAfterANack) {
   }
 }
 
+ViewSnapshotPtr Ports(uint32_t a, uint32_t b, uint64_t generation) {
+  CatalogSnapshot catalog;
+  catalog.generation = generation;
+  for (const auto& [name, port] : {std::pair{"a", a}, std::pair{"b", b}}) {
+    Endpoint endpoint;
+    endpoint.address = "127.0.0.1";
+    endpoint.port = port;
+    catalog.services[name].endpoints = {endpoint};
+  }
+  return BuildSnapshotSet(catalog, TranslateOptions{}, nullptr)
+      ->For(Flavor::kEnvoy);
+}
+
+std::vector<std::string> Names(const PendingResponse& response) {
+  std::vector<std::string> names;
+  for (const auto& resource : response.resources) {
+    names.push_back(resource->name);
+  }
+  return names;
+}
+
+// Found by fuzz/xds_stream_fuzzer: assignments the client no longer asks for
+// kept being refreshed by heartbeats.
+TEST(SotwHeartbeat, LeavesOutWhatTheClientUnsubscribed) {
+  SotwState state;
+  state.KeepAccepted();
+  state.OnRequest(Request(kEds, {"a", "b"}));
+  const auto view = Ports(80, 80, 1);
+  auto out = state.Poll(*view);
+  ASSERT_EQ(out.size(), 1U);
+  state.OnRequest(Ack(out[0], {"a", "b"}));
+  state.OnRequest(Ack(out[0], {"a"}));  // drops b
+  auto beats = state.Heartbeats(*view);
+  ASSERT_EQ(beats.size(), 1U);
+  EXPECT_EQ(Names(beats[0]), (std::vector<std::string>{"a"}));
+}
+
+// Found by fuzz/xds_stream_fuzzer: after a NACK, the next ACK made heartbeats
+// claim the rejected assignment too, sending the rejected bytes again.
+TEST(SotwHeartbeat, LeavesOutAnAssignmentTheClientRejected) {
+  SotwState state;
+  state.KeepAccepted();
+  state.OnRequest(Request(kEds, {"a", "b"}));
+  auto first = state.Poll(*Ports(80, 80, 1));
+  ASSERT_EQ(first.size(), 1U);
+  state.OnRequest(Ack(first[0], {"a", "b"}));
+  auto rejected = state.Poll(*Ports(81, 80, 2));
+  ASSERT_EQ(Names(rejected[0]), (std::vector<std::string>{"a"}));
+  DiscoveryRequest nack = Nack(rejected[0]);
+  nack.add_resource_names("a");
+  nack.add_resource_names("b");
+  state.OnRequest(nack);
+  const auto latest = Ports(81, 82, 3);  // a as rejected, b changed
+  auto accepted = state.Poll(*latest);
+  ASSERT_EQ(Names(accepted[0]), (std::vector<std::string>{"b"}));
+  state.OnRequest(Ack(accepted[0], {"a", "b"}));
+  auto beats = state.Heartbeats(*latest);
+  ASSERT_EQ(beats.size(), 1U);
+  EXPECT_EQ(Names(beats[0]), (std::vector<std::string>{"b"}));
+}
+
 }  // namespace
 }  // namespace attache

@@ -81,9 +81,11 @@ RequestOutcome DeltaState::OnRequest(
     // missing or changed, and removals of what vanished. A new client gets
     // an answer even when there is nothing, so that it can finish starting.
     for (const auto& [name, version] : request.initial_resource_versions()) {
-      if (name != kWildcard && !state.resend_on_first.contains(name) &&
-          (state.wildcard || state.names.contains(name))) {
-        state.held[name] = version;
+      if (name != kWildcard && (state.wildcard || state.names.contains(name))) {
+        // Held either way (a removal must reach it), but an assignment of a
+        // cluster that changed meanwhile goes again.
+        state.held[name] =
+            state.resend_on_first.contains(name) ? std::string() : version;
       }
     }
     state.resend_on_first.clear();
@@ -105,10 +107,12 @@ RequestOutcome DeltaState::OnRequest(
   if (request.has_error_detail()) {
     for (const ResourcePtr& resource : state.inflight) {
       const std::string& name = resource->name;
+      // Never these bytes again, even if the subscription changed while
+      // they were on their way (a name subscribed again is no longer held).
+      state.rejected_versions[name] = resource->version;
       auto it = state.held.find(name);
       if (it == state.held.end()) continue;
       state.rejected_names.insert(name);
-      state.rejected_versions[name] = it->second;
       if (auto before = state.inflight_replaced.find(name);
           before != state.inflight_replaced.end()) {
         it->second = before->second;  // what the client kept
@@ -323,7 +327,12 @@ std::vector<PendingDeltaResponse> DeltaState::Poll(
     endpoints.quiet.Clear();
     endpoints.answered.Clear();
     for (const ResourcePtr& resource : clusters->resources) {
-      endpoints.held.erase(resource->name);
+      // Still held (so that it is removed if the cluster goes away before
+      // it is sent again), at no version that matches.
+      if (auto held = endpoints.held.find(resource->name);
+          held != endpoints.held.end()) {
+        held->second.clear();
+      }
       if (!endpoints.requested) {
         endpoints.resend_on_first.insert(resource->name);
       }
@@ -356,6 +365,9 @@ std::vector<PendingDeltaResponse> DeltaState::Heartbeats(
     std::vector<ResourcePtr> held;
     const ResourceMap& available = snapshot.Of(type);
     for (const auto& [name, version] : state.held) {
+      if (version.empty()) {
+        continue;  // to be sent again: which version it has is unknown
+      }
       auto it = available.find(name);
       // A rejected version is not what the client holds: no heartbeat for
       // it (a heartbeat must name the version the client has).

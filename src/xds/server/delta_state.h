@@ -22,7 +22,8 @@ struct DeltaTypeState {
   std::set<std::string, std::less<>> names;  // explicit subscriptions
 
   // What the client holds: name -> version (what it was sent, or what it
-  // listed in initial_resource_versions).
+  // listed in initial_resource_versions). An empty version: it holds one,
+  // but must be sent the current one again.
   std::map<std::string, std::string, std::less<>> held;
   // Subscribed names the client was told do not exist; told again only after
   // they appeared or were subscribed again.

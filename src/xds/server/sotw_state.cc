@@ -121,6 +121,10 @@ SotwState::RequestOutcome SotwState::OnRequest(
       for (const std::string& name : unwanted) {
         ForgetSent(state, name);
       }
+      // Nor heartbeats for them.
+      std::erase_if(state.acked_sent, [&state](const auto& entry) {
+        return !state.names.contains(entry.first);
+      });
     }
   }
 
@@ -161,12 +165,17 @@ SotwState::RequestOutcome SotwState::OnRequest(
       state.acked_version = state.last_version_info;
       if (keep_accepted_) {
         state.acked_response = state.last_response;
-        state.acked_sent = state.sent;
+        for (auto& [name, version] : state.inflight_sent) {
+          if (state.names.contains(name)) {  // unless unsubscribed meanwhile
+            state.acked_sent.insert_or_assign(name, std::move(version));
+          }
+        }
       }
     }
     outcome.kind = RequestKind::kAck;
   }
   state.inflight_heartbeat = false;
+  state.inflight_sent.clear();
   return outcome;
 }
 
@@ -336,7 +345,11 @@ void SotwState::Commit(Candidate candidate, const ViewSnapshot& snapshot,
     }
     state.last_response = candidate.full;
   } else {
+    state.inflight_sent.clear();
     for (const ResourcePtr& resource : candidate.resources) {
+      if (keep_accepted_) {
+        state.inflight_sent.emplace(resource->name, resource->version);
+      }
       ForgetSent(state, resource->name);
       state.sent.emplace(resource->name, resource->version);
       state.version_sum += SotwEntryHash(resource->name, resource->version);

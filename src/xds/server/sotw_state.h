@@ -50,6 +50,9 @@ struct TypeState {
   // clients with TTLs: heartbeats refresh this, also after a NACK.
   ResourceMapPtr acked_response;                               // LDS/CDS
   std::map<std::string, std::string, std::less<>> acked_sent;  // EDS/RDS
+  // EDS/RDS: what the response in flight carries; added to acked_sent when
+  // the client ACKs it (`sent` also holds what it rejected).
+  std::map<std::string, std::string, std::less<>> inflight_sent;
   bool inflight_heartbeat = false;
 };
 
