@@ -1,11 +1,13 @@
 // The informer against a fake API server on 127.0.0.1: paging, events,
-// relisting on 410 and on a malformed event. The real API server is in
-// e2e/kubernetes.
+// relisting on 410 and on a malformed event, backing off when the server
+// keeps failing, hung and never-ending watches. The real API server is in
+// e2e/kubernetes (test_k8s_faults.py puts faults in front of it).
 #include "sources/kubernetes/informer.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -22,10 +24,15 @@ std::string ServiceJson(const std::string& name, int port) {
 
 class FakeApiServer {
  public:
-  // Each watch request gets the next script; the last one keeps the stream
-  // open until the server stops.
-  explicit FakeApiServer(std::vector<std::vector<std::string>> watch_scripts)
-      : scripts_(std::move(watch_scripts)) {
+  enum class Last {
+    kHold,    // the last script keeps the stream open until the server stops
+    kRepeat,  // every later watch gets the last script and ends
+    kHang,    // watches after the scripts are never answered at all
+  };
+  // Each watch request gets the next script.
+  explicit FakeApiServer(std::vector<std::vector<std::string>> watch_scripts,
+                         Last last = Last::kHold)
+      : scripts_(std::move(watch_scripts)), last_(last) {
     server_.Get("/api/v1/services", [this](const httplib::Request& request,
                                            httplib::Response& response) {
       if (request.has_param("watch")) {
@@ -66,13 +73,22 @@ class FakeApiServer {
     return "http://127.0.0.1:" + std::to_string(port_);
   }
   int lists() const { return lists_; }
+  size_t watches() const { return watches_; }
 
  private:
   void Watch(httplib::Response& response) {
     const size_t index = watches_++;
+    if (last_ == Last::kHang && index >= scripts_.size()) {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [this] { return stopping_; });
+      return;
+    }
     std::vector<std::string> lines =
         index < scripts_.size() ? scripts_[index] : std::vector<std::string>{};
-    const bool hold = index + 1 >= scripts_.size();
+    if (last_ == Last::kRepeat && index >= scripts_.size()) {
+      lines = scripts_.back();
+    }
+    const bool hold = last_ == Last::kHold && index + 1 >= scripts_.size();
     response.set_chunked_content_provider(
         "application/json",
         [this, lines, hold](size_t, httplib::DataSink& sink) {
@@ -90,6 +106,7 @@ class FakeApiServer {
   }
 
   std::vector<std::vector<std::string>> scripts_;
+  const Last last_;
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
@@ -134,9 +151,12 @@ ClusterAccess Access(const std::string& url) {
 
 // A Services informer on `url` that records what it reports.
 struct Watched {
-  explicit Watched(const std::string& url)
-      : client(Access(url), std::chrono::seconds(5)),
-        informer(&client, "/api/v1/services", "", std::chrono::seconds(60),
+  explicit Watched(
+      const std::string& url,
+      std::chrono::milliseconds request_timeout = std::chrono::seconds(5),
+      std::chrono::milliseconds watch_timeout = std::chrono::seconds(60))
+      : client(Access(url), request_timeout),
+        informer(&client, "/api/v1/services", "", watch_timeout,
                  &DecodeServiceList, &DecodeServiceEvent, Record(&observed)) {}
 
   KubeClient client;
@@ -195,6 +215,80 @@ TEST(Informer, MalformedEventIsReportedAndTheStoreRelisted) {
   std::lock_guard lock(observed.mu);
   ASSERT_FALSE(observed.failures.empty());
   EXPECT_NE(observed.failures[0].find("malformed event"), std::string::npos);
+}
+
+bool AnyFailureContains(Observed* observed, const std::string& text) {
+  std::lock_guard lock(observed->mu);
+  return std::any_of(
+      observed->failures.begin(), observed->failures.end(),
+      [&](const std::string& f) { return f.find(text) != std::string::npos; });
+}
+
+// A server answering every watch with 410 while lists work: relisting at
+// once after each 410 made a list+watch loop as fast as the server answered
+// (hundreds of lists a second). The informer must back off and say so.
+TEST(Informer, GoneAgainAndAgainBacksOffInsteadOfRelistingInALoop) {
+  FakeApiServer api(
+      {{R"({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}})"}},
+      FakeApiServer::Last::kRepeat);
+  Watched watched(api.url());
+  ASSERT_TRUE(watched.informer.List());
+  watched.informer.Start(true);
+  // Bounded observation window: a rate cannot be polled for.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  watched.informer.Stop();
+  // The first 410 relists at once; later ones wait 125-250 ms, 250-500 ms,
+  // 500-1000 ms... so 2 s hold at most 1 + 1 + 4 lists.
+  EXPECT_GE(api.lists(), 3);
+  EXPECT_LE(api.lists(), 8);
+  EXPECT_TRUE(AnyFailureContains(&watched.observed, "410) again"));
+}
+
+// A server that accepts a watch and never answers: the request timeout
+// bounds the wait for its answer, not the two-minute idle limit.
+TEST(Informer, WatchNeverAnsweredFailsAfterTheRequestTimeout) {
+  FakeApiServer api({}, FakeApiServer::Last::kHang);
+  Watched watched(api.url(), std::chrono::milliseconds(500));
+  ASSERT_TRUE(watched.informer.List());
+  const auto started = std::chrono::steady_clock::now();
+  watched.informer.Start(true);
+  EXPECT_TRUE(watched.observed.WaitFor([&] {
+    return std::any_of(
+        watched.observed.failures.begin(), watched.observed.failures.end(),
+        [](const std::string& f) {
+          return f.find("no answer within 500 ms") != std::string::npos;
+        });
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            std::chrono::seconds(5));
+  watched.informer.Stop();
+}
+
+// A watch the server does not end at its timeoutSeconds (a proxy trickling
+// bytes, or holding the stream) is dropped and watched again, from the same
+// resourceVersion, instead of being trusted for minutes.
+TEST(Informer, WatchOpenPastTheServerTimeoutIsDroppedAndResumed) {
+  // Every watch held open, silent.
+  FakeApiServer api(std::vector<std::vector<std::string>>(1));
+  Watched watched(api.url(), std::chrono::milliseconds(500),
+                  std::chrono::seconds(1));
+  ASSERT_TRUE(watched.informer.List());
+  watched.informer.Start(true);
+  EXPECT_TRUE(watched.observed.WaitFor([&] {
+    return std::any_of(watched.observed.failures.begin(),
+                       watched.observed.failures.end(),
+                       [](const std::string& f) {
+                         return f.find("hung or too slow") != std::string::npos;
+                       });
+  }));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (api.watches() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(api.watches(), 2U);
+  watched.informer.Stop();
+  EXPECT_EQ(api.lists(), 2);  // the two pages of the first list: resumed
 }
 
 TEST(Informer, UnreachableServerFailsTheListWithoutThrowing) {
