@@ -28,6 +28,7 @@ class FakeApiServer {
     kHold,    // the last script keeps the stream open until the server stops
     kRepeat,  // every later watch gets the last script and ends
     kHang,    // watches after the scripts are never answered at all
+    kCut,     // watches after the scripts are cut after 1.1 s of silence
   };
   // Each watch request gets the next script.
   explicit FakeApiServer(std::vector<std::vector<std::string>> watch_scripts,
@@ -74,10 +75,28 @@ class FakeApiServer {
   }
   int lists() const { return lists_; }
   size_t watches() const { return watches_; }
+  std::vector<std::chrono::steady_clock::time_point> watch_starts() {
+    std::lock_guard lock(mu_);
+    return watch_starts_;
+  }
 
  private:
   void Watch(httplib::Response& response) {
     const size_t index = watches_++;
+    {
+      std::lock_guard lock(mu_);
+      watch_starts_.push_back(std::chrono::steady_clock::now());
+    }
+    if (last_ == Last::kCut && index >= scripts_.size()) {
+      response.set_chunked_content_provider(
+          "application/json", [this](size_t, httplib::DataSink&) {
+            std::unique_lock lock(mu_);
+            wake_.wait_for(lock, std::chrono::milliseconds(1100),
+                           [this] { return stopping_; });
+            return false;  // drops the connection mid-stream
+          });
+      return;
+    }
     if (last_ == Last::kHang && index >= scripts_.size()) {
       std::unique_lock lock(mu_);
       wake_.wait(lock, [this] { return stopping_; });
@@ -115,6 +134,7 @@ class FakeApiServer {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::vector<std::chrono::steady_clock::time_point> watch_starts_;
 };
 
 struct Observed {
@@ -288,6 +308,33 @@ TEST(Informer, WatchOpenPastTheServerTimeoutIsDroppedAndResumed) {
   }
   EXPECT_GE(api.watches(), 2U);
   watched.informer.Stop();
+  EXPECT_EQ(api.lists(), 2);  // the two pages of the first list: resumed
+}
+
+// Every watch accepted, then cut after a second (an idle-timeout load
+// balancer). Each cut is reported, but the server works: the watch resumes
+// after the first backoff step every time. The backoff used to keep growing
+// (up to 10 s), so changes waited longer and longer.
+TEST(Informer, WatchCutAfterASecondResumesWithoutGrowingTheBackoff) {
+  FakeApiServer api({}, FakeApiServer::Last::kCut);
+  Watched watched(api.url());
+  ASSERT_TRUE(watched.informer.List());
+  watched.informer.Start(true);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (api.watches() < 6 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  watched.informer.Stop();
+  const auto starts = api.watch_starts();
+  ASSERT_GE(starts.size(), 6U);
+  // 1.1 s of watch, then at most 250 ms of backoff (plus slack); a growing
+  // backoff makes the fourth gap at least 1.1 + 1 s.
+  for (size_t i = 1; i < 6; ++i) {
+    EXPECT_LT(starts[i] - starts[i - 1], std::chrono::milliseconds(1800))
+        << "gap before watch " << i;
+  }
+  EXPECT_TRUE(AnyFailureContains(&watched.observed, "watch /api/v1/services"));
   EXPECT_EQ(api.lists(), 2);  // the two pages of the first list: resumed
 }
 
