@@ -17,8 +17,9 @@ switched at run time into one fault mode:
 - GONE: every watch answers 200 then a watch event {"type":"ERROR"} with a
   Status of code 410, as the real server does for an expired resourceVersion
   (or HTTP 410 with `gone_http=True`); open watches get that event too.
-- MALFORMED: a malformed line (see MALFORMED_LINES) is sent before each real
-  watch event, cycling through the samples.
+- MALFORMED: the malformed lines queued with `inject(name)` (see
+  MALFORMED_LINES) are sent, one each, before the next real watch events
+  (not bookmarks); with nothing queued, events pass untouched.
 
 Every request is recorded (time, list/watch, resource, mode) so a test can
 count what attache sent, e.g. that it backs off instead of relisting in a
@@ -45,9 +46,18 @@ MALFORMED_LINES = {
     "unknown event type": (b'{"type":"EXPLODED","object":{"metadata":{"name":"x",'
                            b'"namespace":"default","resourceVersion":"1"}}}'),
     "object without metadata": b'{"type":"ADDED","object":{"kind":"EndpointSlice","endpoints":[]}}',
-    # 4 MiB of JSON string: far more than any real event, still one line.
+    # 4 MiB of JSON string: more than any real event, still one line.
     "huge line": b'{"type":"MODIFIED","object":{"metadata":{"name":"' + b"x" * (4 << 20) + b'"}',
+    # Well-formed, but no resourceVersion (every real event has one): an
+    # EndpointSlice of the Service named by `phantom_service`, with an
+    # endpoint the real server never had.
+    "no resourceVersion": None,
+    # A line that never ends: 1 MiB pieces without a newline until attache
+    # hangs up (or ENDLESS_LIMIT is sent).
+    "endless line": None,
 }
+ENDLESS_LIMIT = 64 << 20
+PHANTOM_ADDRESS = "203.0.113.250"
 
 
 def _openssl(*args):
@@ -129,8 +139,10 @@ class FaultyApiServer:
         self.mode_since = time.monotonic()
         self.requests = []   # (time, kind "list"/"watch", resource, mode)
         self.injected = []   # (time, name of the malformed sample, resource)
+        self.endless_sent = []  # bytes of each endless line sent before attache hung up
+        self.phantom_service = "phantom"
         self.streams = set()
-        self._malformed_next = 0
+        self._queued = []
         self._released = threading.Event()  # set at close(): hung requests end
         self._closing = False
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -156,11 +168,24 @@ class FaultyApiServer:
     def heal(self):
         self.set_mode(PASS)
 
+    def inject(self, name):
+        """Queues the malformed line `name` for the next real watch event."""
+        assert name in MALFORMED_LINES, name
+        with self.lock:
+            self._queued.append(name)
+
     def count(self, kind=None, resource=None, since=0.0):
         with self.lock:
             return sum(1 for t, k, r, _ in self.requests
                        if t >= since and (kind is None or k == kind)
                        and (resource is None or r == resource))
+
+    def watch_age(self, resource):
+        """Seconds the newest open watch of resource has been streaming (0: none)."""
+        with self.lock:
+            ages = [time.monotonic() - s.started for s in self.streams
+                    if s.kind == "watch" and s.resource == resource and not s.cut]
+        return min(ages, default=0.0)
 
     def kubeconfig(self, path):
         """A copy of the cluster's kubeconfig whose server is this proxy, with
@@ -306,10 +331,42 @@ class FaultyApiServer:
             raise _Cut()
         if mode == MALFORMED and b'"type":"BOOKMARK"' not in line:
             with self.lock:
-                name = list(MALFORMED_LINES)[self._malformed_next % len(MALFORMED_LINES)]
-                self._malformed_next += 1
+                if not self._queued:
+                    return
+                name = self._queued.pop(0)
                 self.injected.append((time.monotonic(), name, stream.resource))
-            self._chunk(stream, MALFORMED_LINES[name] + b"\n")
+            if name == "endless line":
+                self._endless(stream)
+            self._chunk(stream, self._malformed(name) + b"\n")
+
+    def _malformed(self, name):
+        if name != "no resourceVersion":
+            return MALFORMED_LINES[name]
+        service = self.phantom_service
+        slice_ = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+                  "metadata": {"name": f"{service}-phantom", "namespace": "default",
+                               "labels": {"kubernetes.io/service-name": service}},
+                  "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+                  "endpoints": [{"addresses": [PHANTOM_ADDRESS], "zone": "zone-a",
+                                 "conditions": {"ready": True}}]}
+        return json.dumps({"type": "ADDED", "object": slice_}).encode()
+
+    def _endless(self, stream):
+        """Sends 1 MiB pieces of one line until attache hangs up."""
+        piece = b"x" * (1 << 20)
+        sent = 0
+        try:
+            self._send(stream, b"%x\r\n" % ENDLESS_LIMIT + b'{"type":"MODIFIED","object":"')
+            while sent < ENDLESS_LIMIT - 64:
+                if select.select([stream.client], [], [], 0)[0]:
+                    raise _Cut()
+                chunk = piece[:min(len(piece), ENDLESS_LIMIT - 64 - sent)]
+                self._send(stream, chunk)
+                sent += len(chunk)
+        finally:
+            with self.lock:
+                self.endless_sent.append(sent)
+        raise _Cut()  # attache never hung up: stop the stream anyway
 
     @staticmethod
     def _gone_event():

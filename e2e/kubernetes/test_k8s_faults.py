@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from apiserver_faults import (CLOSE_WATCHES, ERROR_500, GONE, HANG, MALFORMED, MALFORMED_LINES,
-                              TRICKLE, FaultyApiServer)
+                              PHANTOM_ADDRESS, TRICKLE, FaultyApiServer)
 from kube_support import cla_rows, debug_sources, endpoint_slice, ep, log_count, service, wait_until
 
 FAULTY, DIRECT = "faulty", "direct"
@@ -310,11 +310,15 @@ def test_api_server_answering_410_again_and_again(cluster, attaches, ads, proxie
 
 
 def test_malformed_watch_events(cluster, attaches, ads, proxies, tmp_path):
-    """A malformed line before each real watch event: invalid JSON, wrong
-    types, an unknown event type, an object without metadata, a 4 MiB line.
-    Each time attache drops the watch, relists exactly once, and serves
+    """A malformed line before a real watch event, one kind at a time:
+    invalid JSON, wrong types, an unknown event type, an object without
+    metadata, a 4 MiB line, a well-formed event without resourceVersion
+    (carrying an endpoint the server never had), and a line that never ends.
+    Each time attache drops the watch, relists exactly once (or, for the
+    endless line, hangs up after 16 MiB and resumes the watch), and serves
     exactly the state the real server has: nothing lost, nothing invented."""
     rig = start_rig("garbage", cluster, attaches, ads, proxies, tmp_path)
+    rig.proxy.phantom_service = rig.name
     since = time.monotonic()
     rig.proxy.set_mode(MALFORMED)
     samples = list(MALFORMED_LINES)
@@ -322,25 +326,41 @@ def test_malformed_watch_events(cluster, attaches, ads, proxies, tmp_path):
     for index, sample in enumerate(samples):
         injected = len(rig.proxy.injected)
         errors = debug_sources(rig.attache)[FAULTY]["errors"]
-        logged = log_count(rig.attache, "malformed event")
+        log_text = "a line longer than 16 MiB" if sample == "endless line" else "malformed event"
+        logged = log_count(rig.attache, log_text)
+        # One bad line in a watch that has been working (open for over a
+        # second): attache relists at once. (Garbage again right after each
+        # relist would make it back off: 0.3 s growing to 10 s.)
+        wait_until(lambda: rig.proxy.watch_age("endpointslices") > 1.2, timeout=15,
+                   what="an EndpointSlice watch open for over a second")
+        rig.proxy.inject(sample)
         changed = time.monotonic()
         allowed.append(change_faulty(rig, rig.n + 60 + index))
         rig.recorder.wait_rows(rig.svc, allowed[-1], timeout=10)
         took = time.monotonic() - changed
-        assert rig.proxy.injected[injected][1] == sample, rig.proxy.injected
+        assert [name for _, name, _ in rig.proxy.injected[injected:]] == [sample]
         wait_until(lambda: debug_sources(rig.attache)[FAULTY]["errors"] > errors, timeout=5,
                    what=f"the {sample} line reported")
-        assert log_count(rig.attache, "malformed event") > logged
+        wait_until(lambda: log_count(rig.attache, log_text) > logged, timeout=5,
+                   what=f"attache's log to say {log_text!r}")
         wait_until(lambda: debug_sources(rig.attache)[FAULTY]["state"] == "synced", timeout=5,
-                   what="synced again after the relist")
+                   what="synced again")
         print(f"garbage: {sample}: followed in {took:.1f}s")
     assert_nothing_lost(rig, since, allowed=allowed)
-    slice_lines = sum(1 for _, _, resource in rig.proxy.injected if resource == "endpointslices")
+    assert all(PHANTOM_ADDRESS not in str(rows) for rows in allowed)
+    # The endless line: attache hung up after its 16 MiB limit (plus what
+    # the socket buffers held), long before the proxy's 64 MiB.
+    assert len(rig.proxy.endless_sent) == 1
+    assert rig.proxy.endless_sent[0] < 32 << 20, f"{rig.proxy.endless_sent[0]} bytes accepted"
+    slice_lines = [name for _, name, resource in rig.proxy.injected
+                   if resource == "endpointslices"]
+    assert slice_lines == samples
     slice_lists = rig.proxy.count("list", "endpointslices", since=since)
-    assert slice_lines == len(samples)
-    assert slice_lists == slice_lines, f"{slice_lists} lists for {slice_lines} malformed lines"
+    assert slice_lists == len(samples) - 1, f"{slice_lists} lists for {len(samples) - 1} bad events"
     metrics = scrape(rig.attache)
     assert metrics[("attache_source_errors_total", FAULTY)] >= rig.errors + len(samples)
     assert metrics[("attache_source_errors_total", DIRECT)] == 0
     assert_direct_unaffected(rig, rig.n + 50)
+    assert_alive(rig)
+    print(f"garbage: endless line: attache hung up after {rig.proxy.endless_sent[0] >> 20} MiB")
     heal_and_converge(rig, rig.n + 90, bound=5)

@@ -263,6 +263,14 @@ class Informer {
       return false;
     }
     using Type = typename KubeWatchEvent<Object>::Type;
+    if (event->type != Type::kError && event->resource_version.empty()) {
+      // Every real event carries one. Taking it would make the next watch
+      // start from "now": deletions in between would never arrive, and the
+      // object itself (whatever it is) would stay in the store.
+      *problem = "malformed event (no metadata.resourceVersion); listing again";
+      needs_list_ = true;
+      return false;
+    }
     switch (event->type) {
       case Type::kError:
         if (event->error_code == 410) {

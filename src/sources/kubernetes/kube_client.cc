@@ -7,6 +7,10 @@
 namespace attache {
 namespace {
 
+// The longest line a stream may send. The API server refuses objects over
+// ~3 MB, so a watch event is far shorter.
+constexpr size_t kMaxLine = size_t{16} << 20U;
+
 struct Transfer {
   std::string body;     // Get: the whole answer
   std::string partial;  // Stream: bytes after the last newline
@@ -19,7 +23,8 @@ struct Transfer {
   std::chrono::steady_clock::time_point answer_deadline =
       std::chrono::steady_clock::time_point::max();
   bool answered = false;
-  bool no_answer = false;  // aborted at answer_deadline
+  bool no_answer = false;      // aborted at answer_deadline
+  bool line_too_long = false;  // aborted: a line longer than kMaxLine
 };
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
@@ -41,6 +46,12 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
     start = end + 1;
   }
   transfer->partial.erase(0, start);
+  if (transfer->partial.size() > kMaxLine) {
+    // No real watch event comes near this (objects are at most a few MiB):
+    // a server sending an endless line must not take all our memory.
+    transfer->line_too_long = true;
+    return 0;
+  }
   return bytes;
 }
 
@@ -215,7 +226,10 @@ HttpResult KubeClient::Perform(
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.status);
     result.body = std::move(transfer.body);
     result.error.clear();
-    if (transfer.no_answer) {
+    if (transfer.line_too_long) {
+      result.error = "a line longer than " + std::to_string(kMaxLine >> 20U) +
+                     " MiB; dropped the stream";
+    } else if (transfer.no_answer) {
       result.error = "no answer within " +
                      std::to_string(request_timeout_.count()) +
                      " ms (request_timeout)";

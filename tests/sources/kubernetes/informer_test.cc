@@ -338,6 +338,51 @@ TEST(Informer, WatchCutAfterASecondResumesWithoutGrowingTheBackoff) {
   EXPECT_EQ(api.lists(), 2);  // the two pages of the first list: resumed
 }
 
+// A well-formed event without resourceVersion is not from a real API
+// server: taking it served an endpoint the server never had, and the next
+// watch would have started from "now", missing deletions.
+TEST(Informer, EventWithoutResourceVersionIsMalformed) {
+  FakeApiServer api(
+      {{R"({"type":"ADDED","object":{"metadata":{"name":"phantom","namespace":"default"},"spec":{"ports":[{"port":1}]}}})"},
+       {}});
+  Watched watched(api.url());
+  Observed& observed = watched.observed;
+  ASSERT_TRUE(watched.informer.List());
+  watched.informer.Start(true);
+  EXPECT_TRUE(observed.WaitFor(
+      [&] { return observed.store.contains("default/relisted"); }));
+  watched.informer.Stop();
+  std::lock_guard lock(observed.mu);
+  EXPECT_FALSE(observed.store.contains("default/phantom"));
+  ASSERT_FALSE(observed.failures.empty());
+  EXPECT_NE(observed.failures[0].find("no metadata.resourceVersion"),
+            std::string::npos);
+}
+
+// A line that never ends must not take all memory: the stream is dropped
+// after 16 MiB and the watch resumed from the same resourceVersion.
+TEST(Informer, EndlessLineIsCutAndTheWatchResumed) {
+  FakeApiServer api({{std::string(size_t{17} << 20U, 'x')}, {}});
+  Watched watched(api.url());
+  ASSERT_TRUE(watched.informer.List());
+  watched.informer.Start(true);
+  EXPECT_TRUE(watched.observed.WaitFor([&] {
+    return std::any_of(
+        watched.observed.failures.begin(), watched.observed.failures.end(),
+        [](const std::string& f) {
+          return f.find("a line longer than 16 MiB") != std::string::npos;
+        });
+  }));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (api.watches() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  watched.informer.Stop();
+  EXPECT_GE(api.watches(), 2U);
+  EXPECT_EQ(api.lists(), 2);  // the two pages of the first list: resumed
+}
+
 TEST(Informer, UnreachableServerFailsTheListWithoutThrowing) {
   Watched watched("http://127.0.0.1:1");
   Observed& observed = watched.observed;
