@@ -12,11 +12,12 @@ switched at run time into one fault mode:
   waits `trickle_ms` after the previous one, on open streams too.
 - ERROR_500: lists and watches answer HTTP 500 with a Status body; open
   watches are cut.
-- CLOSE_WATCHES: every watch is cut (TCP reset of the stream) one second after
-  it opened (or after the mode was switched on).
+- CLOSE_WATCHES: every watch is cut (the connection shut down mid-stream,
+  without a TLS close) one second after it opened (or after the mode was
+  switched on).
 - GONE: every watch answers 200 then a watch event {"type":"ERROR"} with a
   Status of code 410, as the real server does for an expired resourceVersion
-  (or HTTP 410 with `gone_http=True`); open watches get that event too.
+  (or HTTP 410 with `gone_http=True`); open watches are cut.
 - MALFORMED: the malformed lines queued with `inject(name)` (see
   MALFORMED_LINES) are sent, one each, before the next real watch events
   (not bookmarks); with nothing queued, events pass untouched.

@@ -1,7 +1,9 @@
 """API server faults, end to end: a real kube-apiserver behind a
 fault-injecting HTTPS proxy (apiserver_faults.FaultyApiServer) that hangs,
 trickles bytes, answers 500, closes every watch after a second, answers 410
-again and again, or slips malformed events between real ones.
+again and again, or slips malformed lines before real events (broken JSON,
+wrong types, unknown types, no metadata, a 4 MiB line, an event without
+resourceVersion, a line that never ends).
 
 For each fault: attache keeps serving exactly the last good endpoints
 (nothing withdrawn), /debug/sources and /metrics report the problem, its log
