@@ -151,18 +151,36 @@ class Informer {
           continue;
         }
         needs_list_ = false;
+        fresh_list_ = true;
+        // No backoff.Reset() here: a list that works while every watch
+        // after it fails (410 again, malformed events) must not make the
+        // loop spin. Only a watch that held resets it.
+      }
+      const WatchEnd end = Watch();
+      if (end.held) {
         backoff.Reset();
       }
-      if (!Watch()) {
+      if (end.outcome == WatchOutcome::kFailed ||
+          (end.outcome != WatchOutcome::kExpired && !end.held)) {
+        // Failed, or ended cleanly at once with nothing said: a server
+        // closing every watch at once must not be hammered either.
         if (!Wait(&backoff)) return;
-        continue;
       }
-      backoff.Reset();
     }
   }
 
-  // One watch until the server ends it. False on failure.
-  bool Watch() {
+  enum class WatchOutcome { kEnded, kExpired, kFailed };
+  struct WatchEnd {
+    WatchOutcome outcome = WatchOutcome::kEnded;
+    // The server accepted the watch and it delivered an event or stayed
+    // open for kHealthyWatch: the server works, the next failure starts
+    // the backoff over.
+    bool held = false;
+  };
+  static constexpr std::chrono::seconds kHealthyWatch{1};
+
+  // One watch until the server ends it.
+  WatchEnd Watch() {
     const auto timeout_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(watch_timeout_);
     std::string query =
@@ -171,34 +189,65 @@ class Informer {
         "&timeoutSeconds=" + std::to_string(timeout_seconds.count());
     if (!selector_.empty()) query += "&labelSelector=" + selector_;
     std::string problem;
+    const bool from_fresh_list = fresh_list_;
+    fresh_list_ = false;
+    watch_events_ = 0;
     const auto on_line = [this, &problem](std::string_view line) {
       return OnEvent(line, &problem);
     };
-    // Bookmarks arrive about once a minute; twice that in silence is a hang.
     // The server accepting the watch is being back in touch, even if it has
     // nothing to say for a minute.
-    const auto on_accepted = [this] {
+    bool accepted = false;
+    std::chrono::steady_clock::time_point accepted_at;
+    const auto on_accepted = [this, &accepted, &accepted_at] {
+      accepted = true;
+      accepted_at = std::chrono::steady_clock::now();
       if (degraded_) {
         degraded_ = false;
         callbacks_.changed(store_, nullptr);
       }
     };
+    // Bookmarks arrive about once a minute; twice that in silence is a hang.
+    // The server ends the watch after timeoutSeconds: a stream still open
+    // well past that (bytes trickling in) is not a working watch either.
+    const auto max_duration =
+        std::chrono::duration_cast<std::chrono::milliseconds>(timeout_seconds) +
+        client_->request_timeout();
     const HttpResult result =
-        client_->Stream(path_ + query, std::chrono::seconds(150), on_line,
-                        on_accepted, [this] { return Stopping(); });
+        client_->Stream(path_ + query, std::chrono::seconds(150), max_duration,
+                        on_line, on_accepted, [this] { return Stopping(); });
+    WatchEnd end;
+    end.held = accepted && (watch_events_ > 0 ||
+                            std::chrono::steady_clock::now() - accepted_at >=
+                                kHealthyWatch);
     if (!problem.empty()) {
       Fail("watch " + path_ + ": " + problem);
-      return false;
+      end.outcome = WatchOutcome::kFailed;
+      return end;
     }
-    if (result.status == 410) {
+    if (result.status == 410 || expired_) {
+      expired_ = false;
       needs_list_ = true;
-      return true;
+      end.outcome = WatchOutcome::kExpired;
+      if (from_fresh_list && !end.held) {
+        // The resourceVersion of a list made a moment ago cannot have
+        // expired: the server is broken (or restarting). Listing again at
+        // once would hammer it in a loop; wait first, and say so.
+        Fail("watch " + path_ +
+             ": resourceVersion expired (410) again right after a list; "
+             "listing again after a backoff");
+        end.outcome = WatchOutcome::kFailed;
+      } else {
+        spdlog::info("kubernetes {}{}: resourceVersion expired, listing again",
+                     client_->server(), path_);
+      }
+      return end;
     }
     if (!result.ok() && !Stopping()) {
       Fail("watch " + path_ + ": " + Describe(result));
-      return false;
+      end.outcome = WatchOutcome::kFailed;
     }
-    return true;
+    return end;
   }
 
   // False stops the stream.
@@ -214,13 +263,18 @@ class Informer {
       return false;
     }
     using Type = typename KubeWatchEvent<Object>::Type;
+    if (event->type != Type::kError && event->resource_version.empty()) {
+      // Every real event carries one. Taking it would make the next watch
+      // start from "now": deletions in between would never arrive, and the
+      // object itself (whatever it is) would stay in the store.
+      *problem = "malformed event (no metadata.resourceVersion); listing again";
+      needs_list_ = true;
+      return false;
+    }
     switch (event->type) {
       case Type::kError:
         if (event->error_code == 410) {
-          spdlog::info(
-              "kubernetes {}{}: resourceVersion expired, listing again",
-              client_->server(), path_);
-          needs_list_ = true;
+          expired_ = true;
         } else {
           *problem = "watch error " + std::to_string(event->error_code) + ": " +
                      event->error_message;
@@ -228,6 +282,7 @@ class Informer {
         return false;
       case Type::kBookmark:
         resource_version_ = event->resource_version;
+        ++watch_events_;
         return true;
       case Type::kAdded:
       case Type::kModified:
@@ -235,6 +290,7 @@ class Informer {
         break;
     }
     resource_version_ = event->resource_version;
+    ++watch_events_;
     const std::string key = KeyOf(*event->object);
     if (event->type == Type::kDeleted) {
       store_.erase(key);
@@ -257,7 +313,10 @@ class Informer {
   Store store_;
   std::string resource_version_;
   bool needs_list_ = true;
-  bool degraded_ = false;  // a failure was reported and not yet recovered
+  bool fresh_list_ = false;  // no watch since the last list
+  bool expired_ = false;     // the current watch got an ERROR 410 event
+  size_t watch_events_ = 0;  // events and bookmarks in the current watch
+  bool degraded_ = false;    // a failure was reported and not yet recovered
 
   std::mutex mu_;
   std::condition_variable wake_;

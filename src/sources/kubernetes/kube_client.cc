@@ -7,6 +7,10 @@
 namespace attache {
 namespace {
 
+// The longest line a stream may send. The API server refuses objects over
+// ~3 MB, so a watch event is far shorter.
+constexpr size_t kMaxLine = size_t{16} << 20U;
+
 struct Transfer {
   std::string body;     // Get: the whole answer
   std::string partial;  // Stream: bytes after the last newline
@@ -15,6 +19,12 @@ struct Transfer {
   const std::function<bool()>* stopped = nullptr;
   CURL* curl = nullptr;
   bool stopped_by_reader = false;
+  // Stream: the server must answer (status and headers) by this time.
+  std::chrono::steady_clock::time_point answer_deadline =
+      std::chrono::steady_clock::time_point::max();
+  bool answered = false;
+  bool no_answer = false;      // aborted at answer_deadline
+  bool line_too_long = false;  // aborted: a line longer than kMaxLine
 };
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
@@ -36,6 +46,12 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
     start = end + 1;
   }
   transfer->partial.erase(0, start);
+  if (transfer->partial.size() > kMaxLine) {
+    // No real watch event comes near this (objects are at most a few MiB):
+    // a server sending an endless line must not take all our memory.
+    transfer->line_too_long = true;
+    return 0;
+  }
   return bytes;
 }
 
@@ -44,6 +60,9 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
   const size_t bytes = size * count;
   const std::string_view line(data, bytes);
+  if (line == "\r\n" || line == "\n") {
+    transfer->answered = true;
+  }
   if ((line == "\r\n" || line == "\n") && transfer->on_accepted != nullptr) {
     long status = 0;
     curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -69,6 +88,13 @@ std::pair<std::string, std::string> HostAndPort(const std::string& server) {
 
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* transfer = static_cast<Transfer*>(user);
+  if (!transfer->answered &&
+      std::chrono::steady_clock::now() > transfer->answer_deadline) {
+    // A server that accepts the connection and never answers: without this
+    // only the idle limit (minutes) would end the wait.
+    transfer->no_answer = true;
+    return 1;
+  }
   return transfer->stopped != nullptr && (*transfer->stopped)() ? 1 : 0;
 }
 
@@ -90,20 +116,23 @@ KubeClient::KubeClient(const ClusterAccess& access,
 }
 
 HttpResult KubeClient::Get(const std::string& path) {
-  return Perform(path, false, std::chrono::seconds(0), nullptr, nullptr,
-                 nullptr);
+  return Perform(path, false, std::chrono::seconds(0),
+                 std::chrono::milliseconds(0), nullptr, nullptr, nullptr);
 }
 
 HttpResult KubeClient::Stream(
     const std::string& path, std::chrono::seconds idle_limit,
+    std::chrono::milliseconds max_duration,
     const std::function<bool(std::string_view)>& on_line,
     const std::function<void()>& on_accepted,
     const std::function<bool()>& stopped) {
-  return Perform(path, true, idle_limit, &on_line, &on_accepted, &stopped);
+  return Perform(path, true, idle_limit, max_duration, &on_line, &on_accepted,
+                 &stopped);
 }
 
 HttpResult KubeClient::Perform(
     const std::string& path, bool streaming, std::chrono::seconds idle_limit,
+    std::chrono::milliseconds max_duration,
     const std::function<bool(std::string_view)>* on_line,
     const std::function<void()>* on_accepted,
     const std::function<bool()>* stopped) {
@@ -141,11 +170,17 @@ HttpResult KubeClient::Perform(
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(request_timeout_.count()));
     if (streaming) {
-      // No overall limit: the server ends watches itself; a stream that goes
-      // silent for idle_limit is taken for hung.
+      // The server ends watches itself; a stream that goes silent for
+      // idle_limit, or outlives max_duration, is taken for hung.
       curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
       curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                        static_cast<long>(idle_limit.count()));
+      if (max_duration.count() > 0) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                         static_cast<long>(max_duration.count()));
+      }
+      transfer.answer_deadline =
+          std::chrono::steady_clock::now() + request_timeout_;
       curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
       curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
       curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
@@ -191,9 +226,19 @@ HttpResult KubeClient::Perform(
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result.status);
     result.body = std::move(transfer.body);
     result.error.clear();
-    if (code != CURLE_OK && !transfer.stopped_by_reader &&
-        !(stopped != nullptr && (*stopped)())) {
+    if (transfer.line_too_long) {
+      result.error = "a line longer than " + std::to_string(kMaxLine >> 20U) +
+                     " MiB; dropped the stream";
+    } else if (transfer.no_answer) {
+      result.error = "no answer within " +
+                     std::to_string(request_timeout_.count()) +
+                     " ms (request_timeout)";
+    } else if (code != CURLE_OK && !transfer.stopped_by_reader &&
+               !(stopped != nullptr && (*stopped)())) {
       result.error = std::string(curl_easy_strerror(code));
+      if (code == CURLE_OPERATION_TIMEDOUT && streaming) {
+        result.error += " (a hung or too slow API server)";
+      }
     }
     if (result.status == 401 && attempt == 0) {
       tokens_.Invalidate();  // a rotated or expired token: fetch it anew

@@ -30,18 +30,24 @@ class KubeClient {
 
   // A streaming GET: `on_accepted` runs once the server answered 200;
   // `on_line` gets each complete line and returns false to stop. Also stops
-  // when `stopped` turns true, when no byte arrives for `idle_limit` (a hung
-  // watch), or when the server ends the stream.
+  // when `stopped` turns true, when the server has not answered (status and
+  // headers) within the request timeout, when no byte arrives for
+  // `idle_limit`, when the stream is still open `max_duration` after it
+  // started (zero: no limit), or when the server ends the stream. The first
+  // three catch a hung server, the last one a server that trickles bytes.
   HttpResult Stream(const std::string& path, std::chrono::seconds idle_limit,
+                    std::chrono::milliseconds max_duration,
                     const std::function<bool(std::string_view)>& on_line,
                     const std::function<void()>& on_accepted,
                     const std::function<bool()>& stopped);
 
   const std::string& server() const { return access_.server; }
+  std::chrono::milliseconds request_timeout() const { return request_timeout_; }
 
  private:
   HttpResult Perform(const std::string& path, bool streaming,
                      std::chrono::seconds idle_limit,
+                     std::chrono::milliseconds max_duration,
                      const std::function<bool(std::string_view)>* on_line,
                      const std::function<void()>* on_accepted,
                      const std::function<bool()>* stopped);
