@@ -275,8 +275,10 @@ def test_e4_large_requests_leave_no_memory_behind(attache_factory, xds):
     follower.assert_prompt("other clients sent requests near the size limit")
     print(f"\nRSS growth (MiB) after each idle stream's 15 MiB request: "
           f"{[round(x / 1024) for x in rss]}")
+    # Kept request bytes would add 15 MiB per stream (about 105 MiB here);
+    # the allocator's own noise is a few MiB per stream.
     later = rss[-1] - rss[2]
-    assert later < 40 * 1024, (
+    assert later < 50 * 1024, (
         f"7 more idle streams whose last request was 15 MiB hold {later / 1024:.0f} MiB")
 
 
