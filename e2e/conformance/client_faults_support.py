@@ -4,17 +4,13 @@ A `Follower` is the well-behaved client every fault test keeps next to the
 hostile one: it holds one service's endpoints and times how long each
 host-file change takes to reach it. `RawCall` sends arbitrary bytes as gRPC
 messages (identity serializers), for requests the official schema cannot
-express. `stuck_client` runs a client in a child process that the test
-freezes with SIGSTOP, so that it reads nothing at all, neither gRPC nor TCP.
+express. `BlindClient` speaks HTTP/2 by hand and never reads its socket.
 """
 import json
 import os
 import pathlib
 import queue
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -23,7 +19,6 @@ import grpc
 from ads_client import ENDPOINT, MAX_MESSAGE, by_name
 from support import endpoint_ports, endpoints, http_get, wait_until
 
-HERE = pathlib.Path(__file__).resolve().parent
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/"
 SOTW_METHOD = ADS + "StreamAggregatedResources"
 DELTA_METHOD = ADS + "DeltaAggregatedResources"
@@ -241,39 +236,6 @@ class BlindClient:
         self.sock.close()
 
 
-# --- a client in a child process, to be frozen -------------------------------------
-STUCK_SCRIPT = r"""
-import sys, time
-sys.path.insert(0, {here!r})
-from ads_client import CLUSTER, ENDPOINT, XdsStream, envoy_node
-names = open({names!r}).read().split()
-stream = XdsStream({address!r}, node=envoy_node({node_id!r}))
-stream.send(CLUSTER, [])
-stream.send(ENDPOINT, names)
-print("subscribed", flush=True)
-time.sleep(3600)
-"""
-
-
-def stuck_client(address, node_id, names, workdir):
-    """Starts a client that subscribes to every cluster and to the endpoints
-    of `names`, then freezes it (SIGSTOP) so that it never reads a byte:
-    attache's writes fill the TCP buffers and the HTTP/2 window. Returns the
-    process (send SIGCONT or SIGKILL to end it)."""
-    names_path = pathlib.Path(workdir) / f"{node_id}-names.txt"
-    names_path.write_text("\n".join(names))
-    script = STUCK_SCRIPT.format(here=str(HERE), names=str(names_path), address=address,
-                                 node_id=node_id)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout.readline().strip() == "subscribed", "the stuck client did not start"
-    return proc
-
-
-def freeze(proc):
-    os.kill(proc.pid, signal.SIGSTOP)
-
-
 def kill(proc):
     if proc.poll() is None:
         proc.kill()
@@ -281,5 +243,5 @@ def kill(proc):
 
 
 __all__ = ["BlindClient", "DELTA_METHOD", "Follower", "MIB", "PROMPT", "RawCall", "SOTW_METHOD",
-           "big_catalog", "client_of", "clients_of", "cpu_seconds", "freeze", "kill",
-           "metric", "rss_kib", "stuck_client", "wait_until", "write_json_hosts"]
+           "big_catalog", "client_of", "clients_of", "cpu_seconds", "kill", "metric",
+           "rss_kib", "wait_until", "write_json_hosts"]

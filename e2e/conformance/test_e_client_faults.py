@@ -19,8 +19,8 @@ import pytest
 from ads_client import CLUSTER, ENDPOINT, NoResponse, by_name, envoy_node
 from client_faults_support import (DELTA_METHOD, MIB, PROMPT, SOTW_METHOD, BlindClient,
                                    Follower, RawCall, big_catalog, client_of, clients_of,
-                                   cpu_seconds, freeze, kill, metric, rss_kib, stuck_client,
-                                   wait_until, write_json_hosts)
+                                   cpu_seconds, kill, metric, rss_kib, wait_until,
+                                   write_json_hosts)
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from support import catalog, endpoint_ports, endpoints
