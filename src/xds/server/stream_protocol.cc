@@ -3,6 +3,7 @@
 #include <google/protobuf/arena.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
 
+#include "translate/view.h"
 #include "xds/server/delta_state.h"
 #include "xds/server/response_encoder.h"
 #include "xds/server/sotw_state.h"
@@ -58,7 +59,41 @@ nlohmann::json TypesJsonOf(const State& state) {
 template <typename Request>
 std::string Describe(const Request& request, size_t names) {
   return "names=" + std::to_string(names) +
-         " nonce=" + request.response_nonce();
+         " nonce=" + Clipped(request.response_nonce());
+}
+
+using Rejection = StreamProtocol::Rejection;
+
+Rejection TooManyNames(size_t names) {
+  return {RejectReason::kTooManyNames,
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       "a stream may subscribe to at most " +
+                           std::to_string(kMaxSubscribedNames) +
+                           " resources per type; this request makes it " +
+                           std::to_string(names))};
+}
+
+// Limits every request shares: the node's size when it is bound.
+template <typename Request>
+std::optional<Rejection> CheckNode(const Request& request, bool binding) {
+  if (binding && request.has_node()) {
+    const size_t bytes = request.node().ByteSizeLong();
+    if (bytes > kMaxNodeBytes) {
+      return Rejection{
+          RejectReason::kNodeTooLarge,
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "node is " + std::to_string(bytes) + " bytes; at most " +
+                           std::to_string(kMaxNodeBytes) + " are accepted")};
+    }
+  }
+  return std::nullopt;
+}
+
+// Cuts what the state machines record of a NACK (and nothing they compare).
+void ClipRecorded(std::string* text) {
+  if (text->size() > kMaxEchoedBytes) {
+    *text = Clipped(*text);
+  }
 }
 
 google::protobuf::ArenaOptions ArenaOptions() {
@@ -73,7 +108,7 @@ template <typename Request, typename State>
 class ProtocolBase : public StreamProtocol {
  public:
   explicit ProtocolBase(std::optional<ResourceType> only_type)
-      : state_(only_type) {}
+      : only_type_(only_type), state_(only_type) {}
 
   bool Parse(const grpc::ByteBuffer& bytes) override {
     Forget();
@@ -96,6 +131,7 @@ class ProtocolBase : public StreamProtocol {
 
   google::protobuf::Arena arena_{ArenaOptions()};
   Request* request_ = nullptr;  // on arena_
+  const std::optional<ResourceType> only_type_;
   State state_;
 };
 
@@ -106,7 +142,19 @@ class SotwProtocol final
   using ProtocolBase::ProtocolBase;
 
   std::string_view Name() const override { return "sotw"; }
+  std::optional<Rejection> CheckLimits(bool binding) const override {
+    if (static_cast<size_t>(request_->resource_names_size()) >
+        kMaxSubscribedNames) {
+      return TooManyNames(request_->resource_names_size());
+    }
+    return CheckNode(*request_, binding);
+  }
   RequestOutcome Apply(std::string* detail) override {
+    // version_info is only recorded (with a NACK), never compared.
+    ClipRecorded(request_->mutable_version_info());
+    if (request_->has_error_detail()) {
+      ClipRecorded(request_->mutable_error_detail()->mutable_message());
+    }
     RequestOutcome outcome = state_.OnRequest(*request_);
     if (outcome.kind == RequestKind::kNack) {
       *detail = "nonce " + request_->response_nonce() + " (keeps version \"" +
@@ -147,7 +195,27 @@ class DeltaProtocol final
   using ProtocolBase::ProtocolBase;
 
   std::string_view Name() const override { return "delta"; }
+  std::optional<Rejection> CheckLimits(bool binding) const override {
+    // Subscriptions add up over requests: count what the stream holds too
+    // (an upper bound: a name may be subscribed again).
+    size_t held = 0;
+    if (auto type = OutcomeForType(request_->type_url(), only_type_).type) {
+      held = state_.Of(*type).names.size();
+    }
+    const auto subscribe =
+        static_cast<size_t>(request_->resource_names_subscribe_size());
+    const auto initial =
+        static_cast<size_t>(request_->initial_resource_versions_size());
+    if (held + subscribe > kMaxSubscribedNames ||
+        initial > kMaxSubscribedNames) {
+      return TooManyNames(held + std::max(subscribe, initial));
+    }
+    return CheckNode(*request_, binding);
+  }
   RequestOutcome Apply(std::string* detail) override {
+    if (request_->has_error_detail()) {
+      ClipRecorded(request_->mutable_error_detail()->mutable_message());
+    }
     RequestOutcome outcome = state_.OnRequest(*request_);
     if (outcome.kind == RequestKind::kNack) {
       *detail = "nonce " + request_->response_nonce() + ": " +
@@ -179,6 +247,26 @@ class DeltaProtocol final
 };
 
 }  // namespace
+
+envoy::config::core::v3::Node BoundNodeOf(
+    const envoy::config::core::v3::Node& node) {
+  envoy::config::core::v3::Node out;
+  out.set_id(node.id());
+  out.set_cluster(node.cluster());
+  *out.mutable_locality() = node.locality();
+  out.set_user_agent_name(node.user_agent_name());
+  out.set_user_agent_version(node.user_agent_version());
+  *out.mutable_client_features() = node.client_features();
+  if (node.has_metadata()) {
+    for (const auto& [key, value] : node.metadata().fields()) {
+      if (key == kFlavorMetadataKey || key == kRegionMetadataKey ||
+          key == kZoneMetadataKey) {
+        (*out.mutable_metadata()->mutable_fields())[key] = value;
+      }
+    }
+  }
+  return out;
+}
 
 std::unique_ptr<StreamProtocol> MakeSotwProtocol(
     std::optional<ResourceType> only_type) {

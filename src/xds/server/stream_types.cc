@@ -20,6 +20,30 @@ std::string_view RequestKindName(RequestKind kind) {
   return "?";
 }
 
+std::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kUnparsable:
+      return "unparsable";
+    case RejectReason::kInvalid:
+      return "invalid";
+    case RejectReason::kTooManyNames:
+      return "too_many_names";
+    case RejectReason::kNodeTooLarge:
+      return "node_too_large";
+    case RejectReason::kUnreadResponses:
+      return "unread_responses";
+  }
+  return "?";
+}
+
+std::string Clipped(std::string_view text) {
+  if (text.size() <= kMaxEchoedBytes) {
+    return std::string(text);
+  }
+  return std::string(text.substr(0, kMaxEchoedBytes)) + "...(" +
+         std::to_string(text.size()) + " bytes)";
+}
+
 RequestOutcome OutcomeForType(const std::string& type_url,
                               std::optional<ResourceType> only_type) {
   RequestOutcome outcome;

@@ -24,6 +24,55 @@ inline size_t EncodedSizeBound(const Resource& resource) {
   return resource.response_field.size() + resource.name.size() + 128;
 }
 
+// Limits on what one client can make attache hold, do or log (see
+// docs/reliability.md, "Hostile and faulty xDS clients"). Each is far above
+// what a real client sends, so only a broken or hostile client meets one; the
+// stream then ends with the status below and
+// attache_xds_rejected_requests_total counts it.
+//
+// Largest request message gRPC accepts (larger: RESOURCE_EXHAUSTED before
+// attache sees it). gRPC reads a message whole before handing it over, so
+// this bounds what one stream can make attache buffer. An EDS request naming
+// 100,000 clusters of 160 bytes fits.
+inline constexpr int kMaxRequestBytes = 16 << 20;
+// Resources one stream may subscribe to per type (RESOURCE_EXHAUSTED). Every
+// name is kept for the stream's life, and a request of short names would
+// otherwise turn 16 MiB into hundreds of MiB of names. An Envoy that takes
+// every cluster names each one in EDS: this is twice the 100,000 names the
+// conformance suite asks attache to accept (A19) and twenty times the
+// largest catalog it is benchmarked with.
+inline constexpr size_t kMaxSubscribedNames = 200'000;
+// Largest node (serialized, as sent) accepted on a stream's first request
+// (INVALID_ARGUMENT). Envoy's node, with its list of extensions and
+// Istio-style metadata, is tens of KiB. attache keeps only the node fields
+// it uses (see BoundNodeOf).
+inline constexpr size_t kMaxNodeBytes = 1U << 20U;
+// Text from a client that attache logs or records (nonces, versions, NACK
+// messages) is cut to this many bytes, so a client cannot fill the log or
+// /debug/clients. attache's own nonces and versions are under 24 bytes.
+inline constexpr size_t kMaxEchoedBytes = 1024;
+// Responses queued on one stream that gRPC has not finished writing. At most
+// one per type is in flight, so a client that reads what it ACKs has at most
+// a few queued (a response and, once it ACKs, the next, per type). More means
+// the client ACKs responses it has not read (it guesses nonces) while not
+// reading: the stream ends (RESOURCE_EXHAUSTED) rather than queue every
+// version for a reader that never comes.
+inline constexpr size_t kMaxQueuedResponses = 32;
+
+// Why a request or stream was refused, for the metric's label.
+enum class RejectReason {
+  kUnparsable,      // not a (Delta)DiscoveryRequest
+  kInvalid,         // violates the protocol (e.g. no type_url on ADS)
+  kTooManyNames,    // over kMaxSubscribedNames
+  kNodeTooLarge,    // over kMaxNodeBytes
+  kUnreadResponses  // over kMaxQueuedResponses
+};
+inline constexpr size_t kRejectReasonCount = 5;
+std::string_view RejectReasonName(RejectReason reason);
+
+// `text` cut to kMaxEchoedBytes, saying how long it was when it is cut.
+std::string Clipped(std::string_view text);
+
 struct NackRecord {
   std::string version_info;  // the last version the client accepted
   std::string nonce;

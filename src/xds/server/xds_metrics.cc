@@ -30,6 +30,18 @@ XdsMetrics::XdsMetrics() {
     pushes_[Index(type)] = &pushes.Add({{"type", label}});
     nacks_[Index(type)] = &nacks.Add({{"type", label}});
   }
+  auto& rejected =
+      prometheus::BuildCounter()
+          .Name("attache_xds_rejected_requests_total")
+          .Help(
+              "xDS streams ended because a client broke the protocol or a "
+              "limit, by reason.")
+          .Register(registry);
+  for (size_t i = 0; i < kRejectReasonCount; ++i) {
+    rejected_[i] = &rejected.Add(
+        {{"reason",
+          std::string(RejectReasonName(static_cast<RejectReason>(i)))}});
+  }
   push_seconds_ =
       &prometheus::BuildHistogram()
            .Name("attache_xds_push_duration_seconds")

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "xds/cache/resource_type.h"
+#include "xds/server/stream_types.h"
 
 namespace attache {
 
@@ -19,6 +20,10 @@ class XdsMetrics {
   // A response of `type` went to the write queue of a stream.
   void Pushed(ResourceType type) { pushes_[Index(type)]->Increment(); }
   void Nacked(ResourceType type) { nacks_[Index(type)]->Increment(); }
+  // A stream was ended for a request or a client over a limit.
+  void Rejected(RejectReason reason) {
+    rejected_[static_cast<size_t>(reason)]->Increment();
+  }
   // A response was written, `waited` after it was queued (a slow reader, or
   // earlier responses on the same stream, make this longer).
   void Written(std::chrono::steady_clock::duration waited) {
@@ -30,6 +35,7 @@ class XdsMetrics {
 
   std::array<prometheus::Counter*, kResourceTypeCount> pushes_{};
   std::array<prometheus::Counter*, kResourceTypeCount> nacks_{};
+  std::array<prometheus::Counter*, kRejectReasonCount> rejected_{};
   prometheus::Histogram* push_seconds_ = nullptr;
 };
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "config/config_error.h"
+#include "xds/server/stream_types.h"
 #include "xds/server/tls_credentials.h"
 #include "xds/server/xds_metrics.h"
 #include "xds/server/xds_stream.h"
@@ -119,8 +120,9 @@ int XdsServer::Start(const std::string& address, const XdsTlsConfig& tls) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(address, credentials, &port);
-  // Long EDS subscriptions make large requests; accept them.
-  builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  // Long EDS subscriptions make large requests; accept them, up to a limit
+  // (see kMaxRequestBytes).
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);

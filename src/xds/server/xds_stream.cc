@@ -7,6 +7,49 @@
 #include "xds/server/xds_metrics.h"
 
 namespace attache {
+namespace {
+
+// A client's mistakes are logged as warnings at most this often (for all
+// clients together), then at debug level until the next window, so that a
+// hostile client cannot flood the log; the metric counts every one.
+constexpr int kWarningsPerWindow = 10;
+constexpr std::chrono::seconds kWarningWindow(10);
+
+template <typename... Args>
+void WarnAboutClient(spdlog::format_string_t<Args...> format, Args&&... args) {
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point window_start;
+  static int in_window = 0;
+  static uint64_t suppressed = 0;
+  uint64_t report_suppressed = 0;
+  bool warn = false;
+  {
+    std::lock_guard lock(mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start >= kWarningWindow) {
+      window_start = now;
+      in_window = 0;
+      report_suppressed = std::exchange(suppressed, 0);
+    }
+    warn = in_window < kWarningsPerWindow;
+    if (warn) {
+      ++in_window;
+    } else {
+      ++suppressed;
+    }
+  }
+  if (report_suppressed > 0) {
+    spdlog::warn(
+        "xds: {} more client errors in the last {} s were logged at debug "
+        "level only (see attache_xds_rejected_requests_total)",
+        report_suppressed, kWarningWindow.count());
+  }
+  spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug, format,
+              std::forward<Args>(args)...);
+}
+
+}  // namespace
+
 grpc::ServerGenericBidiReactor* XdsStream::Open(
     StreamRegistry* registry, grpc::GenericCallbackServerContext* context,
     std::unique_ptr<StreamProtocol> protocol) {
@@ -32,6 +75,9 @@ void XdsStream::OnReadDone(bool ok) {
     return;
   }
   HandleRequest(read_buffer_);
+  // An idle stream would otherwise keep its last request's bytes (up to
+  // kMaxRequestBytes) until the next one arrives.
+  read_buffer_.Clear();
   Lock lock(mu_);
   if (!finish_status_ && !finished_) {
     lock.unlock();
@@ -42,10 +88,13 @@ void XdsStream::OnReadDone(bool ok) {
 void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
   Lock lock(mu_);
   if (!protocol_->Parse(bytes)) {
-    spdlog::warn("xds: {} sent a {} request that does not parse", peer_,
-                 protocol_->Name());
-    FinishWith(lock, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  "request does not parse"));
+    Reject(lock, RejectReason::kUnparsable,
+           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "request does not parse"));
+    return;
+  }
+  if (auto rejection = protocol_->CheckLimits(!bound_)) {
+    Reject(lock, rejection->reason, std::move(rejection->status));
     return;
   }
   if (!bound_) {
@@ -54,9 +103,9 @@ void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
   std::string detail;
   const RequestOutcome outcome = protocol_->Apply(&detail);
   if (!outcome.error.empty()) {
-    spdlog::warn("xds: client {}: {}", node_.id(), outcome.error);
-    FinishWith(lock,
-               grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, outcome.error));
+    Reject(lock, RejectReason::kInvalid,
+           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        Clipped(outcome.error)));
     return;
   }
   if (!outcome.type) {
@@ -66,12 +115,12 @@ void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
   }
   if (outcome.kind == RequestKind::kNack) {
     XdsMetrics::Get().Nacked(*outcome.type);
-    spdlog::warn("xds: client {} rejected {} {}", node_.id(),
+    spdlog::warn("xds: client {} rejected {} {}", Clipped(node_.id()),
                  ShortName(*outcome.type), detail);
   } else {
-    spdlog::debug("xds: client {} {} {} {} {}", node_.id(), protocol_->Name(),
-                  ShortName(*outcome.type), RequestKindName(outcome.kind),
-                  detail);
+    spdlog::debug("xds: client {} {} {} {} {}", Clipped(node_.id()),
+                  protocol_->Name(), ShortName(*outcome.type),
+                  RequestKindName(outcome.kind), detail);
   }
   QueueResponses(lock);
   Pump(lock);
@@ -79,7 +128,7 @@ void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
 
 void XdsStream::Bind(Lock& lock) {
   // The node comes with the first request and stays bound to the stream.
-  node_ = protocol_->RequestNode();
+  node_ = BoundNodeOf(protocol_->RequestNode());
   view_ = ViewKeyOf(node_);
   ttl_ = registry_->TtlFor(node_, view_.flavor);
   bound_ = true;
@@ -91,9 +140,9 @@ void XdsStream::Bind(Lock& lock) {
   if (!snapshot_ || snapshot_->generation < view->generation) {
     snapshot_ = std::move(view);
   }
-  spdlog::info("xds: client {} ({} {}, view {}) connected from {}", node_.id(),
-               node_.user_agent_name(), protocol_->Name(), ViewName(view_),
-               peer_);
+  spdlog::info("xds: client {} ({} {}, view {}) connected from {}",
+               Clipped(node_.id()), Clipped(node_.user_agent_name()),
+               protocol_->Name(), ViewName(view_), peer_);
 }
 
 void XdsStream::OnSnapshot(const SnapshotSetPtr& snapshots) {
@@ -126,15 +175,40 @@ void XdsStream::Heartbeat() {
   }
   protocol_->Heartbeat(*snapshot_, ttl_, &write_queue_);
   queued_at_.resize(write_queue_.size(), std::chrono::steady_clock::now());
+  LimitQueue(lock);
   Pump(lock);
 }
 
-void XdsStream::QueueResponses(Lock& /*lock*/) {
+void XdsStream::QueueResponses(Lock& lock) {
   if (!snapshot_) {
     return;
   }
   protocol_->Poll(*snapshot_, ttl_, &write_queue_);
   queued_at_.resize(write_queue_.size(), std::chrono::steady_clock::now());
+  LimitQueue(lock);
+}
+
+void XdsStream::LimitQueue(Lock& /*lock*/) {
+  if (write_queue_.size() <= kMaxQueuedResponses) {
+    return;
+  }
+  XdsMetrics::Get().Rejected(RejectReason::kUnreadResponses);
+  WarnAboutClient(
+      "xds: client {} ({}) ended: {} responses wait to be written; it ACKs "
+      "responses it has not read",
+      Clipped(node_.id()), peer_, write_queue_.size());
+  // The status goes out once the write in progress completes, if ever; until
+  // then the stream holds that one response, not every later version.
+  MarkFinish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many responses unread"));
+}
+
+void XdsStream::Reject(Lock& lock, RejectReason reason, grpc::Status status) {
+  XdsMetrics::Get().Rejected(reason);
+  WarnAboutClient("xds: {} stream from {} (node \"{}\") refused: {}",
+                  protocol_->Name(), peer_, Clipped(node_.id()),
+                  status.error_message());
+  FinishWith(lock, std::move(status));
 }
 
 void XdsStream::Pump(Lock& lock) {
@@ -158,6 +232,11 @@ void XdsStream::Pump(Lock& lock) {
 }
 
 void XdsStream::FinishWith(Lock& lock, grpc::Status status) {
+  MarkFinish(std::move(status));
+  Pump(lock);
+}
+
+void XdsStream::MarkFinish(grpc::Status status) {
   if (!finish_status_) {
     finish_status_ = std::move(status);
   }
@@ -166,7 +245,6 @@ void XdsStream::FinishWith(Lock& lock, grpc::Status status) {
     write_queue_.pop_back();
     queued_at_.pop_back();
   }
-  Pump(lock);
 }
 
 void XdsStream::OnWriteDone(bool ok) {
@@ -188,14 +266,18 @@ void XdsStream::OnWriteDone(bool ok) {
 
 void XdsStream::OnDone() {
   std::string node_id;
+  bool bound = false;
   {
     Lock lock(mu_);
     finished_ = true;
     write_queue_.clear();
     queued_at_.clear();
-    node_id = node_.id();
+    node_id = Clipped(node_.id());
+    bound = bound_;
   }
-  spdlog::info("xds: client {} disconnected ({})", node_id, peer_);
+  // A stream that never bound a node never said "connected" either.
+  spdlog::log(bound ? spdlog::level::info : spdlog::level::debug,
+              "xds: client {} disconnected ({})", node_id, peer_);
   registry_->Unregister(this);
   // May destroy this object: nothing below may touch members.
   auto keep_until_return = std::move(self_);
@@ -226,6 +308,9 @@ nlohmann::json XdsStream::DebugJson() const {
         {"zone", node_.locality().zone()},
         {"sub_zone", node_.locality().sub_zone()}}},
       {"types", protocol_->TypesJson()},
+      // Responses not yet written: more than a few means a slow reader.
+      {"queued_responses", write_queue_.size()},
+      {"closing", finish_status_.has_value()},
   };
 }
 

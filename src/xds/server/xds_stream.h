@@ -53,9 +53,15 @@ class XdsStream final : public grpc::ServerGenericBidiReactor,
   void HandleRequest(const grpc::ByteBuffer& bytes);
   void Bind(Lock& lock);
   void QueueResponses(Lock& lock);
+  // Ends the stream when more than kMaxQueuedResponses wait to be written.
+  void LimitQueue(Lock& lock);
+  // Counts, logs (rate-limited) and ends the stream with `status`.
+  void Reject(Lock& lock, RejectReason reason, grpc::Status status);
   // Starts the next write, or the pending Finish; releases the lock.
   void Pump(Lock& lock);
   void FinishWith(Lock& lock, grpc::Status status);
+  // Sets the final status and drops unsent responses; Pump finishes.
+  void MarkFinish(grpc::Status status);
 
   StreamRegistry* const registry_;
   const std::string peer_;
