@@ -180,12 +180,29 @@ def phase_problems(report, who):
     return problems
 
 
-class Cycler(threading.Thread):
-    """Runs xdsload on the cycling folder again and again until stopped."""
+def restore(folder, pristine):
+    """Puts back every file of `pristine` that differs in `folder`, renamed
+    into place as xdsload writes them. Each xdsload run numbers the
+    endpoints it adds from the same port, so a run that found the additions
+    of the one before would write duplicates (which attache rightly
+    rejects, and then the run's clients could never converge)."""
+    for path in pristine.glob("*.json"):
+        target = folder / path.name
+        body = path.read_bytes()
+        if not target.exists() or target.read_bytes() != body:
+            tmp = folder / f".{path.name}.restore"
+            tmp.write_bytes(body)
+            os.replace(tmp, target)
 
-    def __init__(self, args, folder, target, pid, work):
+
+class Cycler(threading.Thread):
+    """Runs xdsload on the cycling folder again and again until stopped,
+    each run from the folder's first state."""
+
+    def __init__(self, args, folder, pristine, target, pid, work):
         super().__init__(daemon=True)
         self.args, self.folder, self.target, self.pid = args, folder, target, pid
+        self.pristine = pristine
         self.err = open(work / "xdsload-cycling.log", "w")
         self.stop_event = threading.Event()
         self.cycles = self.killed = self.clients_connected = 0
@@ -196,7 +213,8 @@ class Cycler(threading.Thread):
         cycle = 0
         while not self.stop_event.is_set():
             cycle += 1
-            kill = cycle % 3 == 0
+            kill = cycle % 3 == 2
+            restore(self.folder, self.pristine)
             proc = xdsload_run(self.folder, self.target, self.pid, self.args.cycling_clients,
                                self.args.subscribe, str(self.args.churn / 2),
                                self.args.cycle_seconds, storm=True, delta=cycle % 2 == 0,
@@ -317,6 +335,8 @@ def main():
     subprocess.run([str(XDSLOAD), "gen", "-dir", str(cycling), "-services",
                     str(args.cycling_services), "-clusters", "2", "-endpoints", "4"], check=True)
     rename_workload(cycling, "cyc-")
+    cycling_pristine = work / "hosts-cycling-pristine"
+    shutil.copytree(cycling, cycling_pristine)
 
     registry = churner = None
     sources = [{"name": "steady", "type": "file", "path": str(steady)},
@@ -365,7 +385,7 @@ def main():
         for i in range(args.envoys):
             envoys.append(Envoy(work / f"envoy{i}", ports["xds"], service="none",
                                 node_id=f"soak-envoy-{i}").start(timeout=60))
-        cycler = Cycler(args, cycling, target, attache.pid, work)
+        cycler = Cycler(args, cycling, cycling_pristine, target, attache.pid, work)
         cycler.start()
 
         restarts, next_restart = 0, time.monotonic() + envoy_restart_every
