@@ -194,9 +194,10 @@ def test_sigkill_and_restart_envoy_serves_throughout_and_resyncs_without_churn(
     killed = time.monotonic()
     wait_until(lambda: envoy.stat("control_plane.connected_state") == 0, timeout=15,
                what="envoy to notice that attache is gone")
-    # Envoy is cut off for real: its reconnection attempts fail.
-    wait_until(lambda: envoy.stat("cluster.xds_cluster.upstream_cx_connect_fail") >= refused + 2,
-               timeout=15, what="two failed attempts of envoy to reconnect")
+    # Envoy is cut off for real: its reconnection attempts fail (four, with
+    # the bootstrap's backoff from 0.1 s doubling: about a second down).
+    wait_until(lambda: envoy.stat("cluster.xds_cluster.upstream_cx_connect_fail") >= refused + 4,
+               timeout=15, what="four failed attempts of envoy to reconnect")
     # Down for a while: Envoy keeps routing with what it holds.
     count = len(loop.snapshot())
     loop.wait_for(lambda results: len(results) >= count + 30,
