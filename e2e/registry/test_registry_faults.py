@@ -11,8 +11,6 @@ again its new state is applied."""
 import json
 import random
 import re
-import socket
-import threading
 import time
 import urllib.parse
 import zlib
@@ -20,8 +18,8 @@ import zlib
 import pytest
 
 from ads_client import CLUSTER, ENDPOINT, by_name
-from peers.registry import PREFIX, FakeRegistry
-from peers.util import http_get, http_get_json, wait_until
+from peers.registry import PREFIX, BlackHole, FakeRegistry
+from peers.util import http_get, wait_until
 from test_registry import (SOURCE, endpoint_rows, eds_stream, host, ports_of,
                            served_now, source_status, start_attache, wait_for_cla)
 
@@ -255,33 +253,6 @@ def test_bad_answers_for_several_services_at_once(attache_factory, faulty, xds):
         del faulty.faults[name]
         wait_for_cla(stream, name, lambda cla, name=name: ports_of(cla) == [ports[name][0] + 1])
     wait_until(lambda: source_status(attache)["state"] == "synced", what="synced again")
-
-
-class BlackHole:
-    """A "registry" that accepts connections and never reads or answers."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.accepted = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 def test_a_registry_that_never_answers(attache_factory, xds):
