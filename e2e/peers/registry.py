@@ -2,6 +2,7 @@
 service (GET /v1/registration/<service>), on loopback, for tests."""
 import collections
 import json
+import socket
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -111,3 +112,37 @@ class FakeRegistry:
             handler.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # attache gave up waiting (a timeout test)
+
+
+class BlackHole:
+    """A "registry" that accepts connections and never reads or answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.accepted = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self):
+        # shutdown first: it wakes the blocked accept (close alone would
+        # leave it waiting on a descriptor number that may be reused).
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self._thread.join(timeout=5)
+        for conn in self.accepted:
+            conn.close()

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -23,6 +25,11 @@
 
 namespace attache {
 namespace {
+
+// How long streams may stay open after SIGTERM before they are ended. xDS
+// streams never end by themselves, so this is only a bound for a response
+// already being written; well inside Kubernetes' 30 s termination grace.
+constexpr std::chrono::milliseconds kDrainGrace{1000};
 
 // What a node receives: a connected one by `node`, or one described by
 // node_id, region, zone, user_agent and client_feature (as `attache dump`).
@@ -100,9 +107,15 @@ int Serve(const Config& config, const ServeOptions& options) {
 
   const int xds_port = xds.Start(config.xds_listen.ToString(), config.xds_tls);
   const bool require_synced = config.ready_requires_all_synced;
+  // Set on SIGTERM: a replica that is going away must not be sent new
+  // clients, even while its admin API still answers.
+  std::atomic<bool> draining{false};
   AdminServer admin(AdminServer::Handlers{
       .ready =
-          [&catalog, require_synced] {
+          [&catalog, &draining, require_synced] {
+            if (draining) {
+              return false;
+            }
             return require_synced ? catalog.AllSynced()
                                   : catalog.AllAttempted();
           },
@@ -145,15 +158,27 @@ int Serve(const Config& config, const ServeOptions& options) {
     signal_number = sigtimedwait(&signals, nullptr, &tick);
     catalog.ExpireStale(max_staleness);
   }
-  spdlog::info("received {}, shutting down",
-               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  const auto drain_started = std::chrono::steady_clock::now();
+  draining = true;
+  spdlog::info(
+      "received {}, shutting down: draining: /readyz fails, new xDS "
+      "connections are refused, the {} xDS stream(s) end with "
+      "UNAVAILABLE within {} ms",
+      signal_number == SIGINT ? "SIGINT" : "SIGTERM", xds.registry().size(),
+      kDrainGrace.count());
+  // xDS first: its port closes at once and clients move to another replica
+  // however long a source takes to stop (a hung API server, say). Sources
+  // and the pipeline keep streams up to date during the grace.
+  xds.Shutdown(kDrainGrace);
   for (auto& source : sources) {
     source->Stop();
   }
   pipeline.Stop();
   admin.Stop();
-  // Give streams a moment to end cleanly so clients reconnect elsewhere.
-  xds.Shutdown(std::chrono::milliseconds(1000));
+  spdlog::info("drained in {} ms, exiting",
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - drain_started)
+                   .count());
   return 0;
 }
 

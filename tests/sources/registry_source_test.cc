@@ -1,8 +1,13 @@
 #include "sources/registry/registry_source.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -127,6 +132,58 @@ class FakeRegistry {
   std::map<std::string, Reply> replies_;
   std::map<std::string, int> requests_;
   int hanging_ = 0;
+};
+
+// A "registry" that accepts connections and never answers (nor reads).
+class BlackHole {
+ public:
+  BlackHole() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof(address);
+    auto* raw = reinterpret_cast<sockaddr*>(&address);
+    if (fd_ < 0 || bind(fd_, raw, size) != 0 || listen(fd_, 128) != 0 ||
+        getsockname(fd_, raw, &size) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int conn = accept(fd_, nullptr, nullptr);
+        if (conn < 0) {
+          return;
+        }
+        std::lock_guard lock(mu_);
+        held_.push_back(conn);
+      }
+    });
+  }
+  ~BlackHole() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    for (const int conn : held_) {
+      close(conn);
+    }
+  }
+  BlackHole(const BlackHole&) = delete;
+  BlackHole& operator=(const BlackHole&) = delete;
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+  size_t accepted() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+
+ private:
+  int fd_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> held_;
 };
 
 nlohmann::json Host(const std::string& ip, int port,
@@ -330,6 +387,88 @@ TEST(RegistrySource, AnUnreachableRegistryAtStartUpIsNotFatal) {
   source.PollOnce();
   EXPECT_EQ(Ports(catalog, "alpha"), Ports_{8001});
   EXPECT_EQ(StatusOf(catalog).state, State::kSynced);
+}
+
+// A registry listing hosts of which none decodes is broken, not empty: with
+// the empty guard alone it would drain the service once "confirmed".
+TEST(RegistrySource, AnAnswerWithNoUsableHostIsAFailureNotAnEmptyAnswer) {
+  FakeRegistry registry;
+  registry.Hosts("alpha", {Host("127.0.0.1", 8001)});
+  Catalog catalog({kSource});
+  RegistrySourceConfig config = ConfigFor(registry.url(), {"alpha"});
+  config.confirm_empty = 1;
+  RegistrySource source(kSource, config, &catalog);
+  source.LoadInitial();
+  ASSERT_EQ(Ports(catalog, "alpha"), Ports_{8001});
+
+  registry.Hosts("alpha", {Host("not-an-ip", 8002), Host("127.0.0.1", 0)});
+  for (int round = 0; round < 3; ++round) {
+    source.PollOnce();
+  }
+  EXPECT_EQ(Ports(catalog, "alpha"), Ports_{8001});
+  const SourceStatus status = StatusOf(catalog);
+  EXPECT_EQ(status.state, State::kStale);
+  EXPECT_TRUE(Contains(status.last_error,
+                       "service alpha: none of its 2 hosts is usable "
+                       "(hosts[0]: ip_address \"not-an-ip\" is not an IP"));
+  EXPECT_EQ(source.failed_fetches(), 3U);
+  EXPECT_EQ(source.held_empty(), 0U);
+
+  // One good host among bad ones is an answer.
+  registry.Hosts("alpha", {Host("not-an-ip", 8002), Host("127.0.0.1", 8003)});
+  source.PollOnce();
+  EXPECT_EQ(Ports(catalog, "alpha"), Ports_{8003});
+  EXPECT_EQ(StatusOf(catalog).state, State::kSynced);
+}
+
+// attache listens only after the first round: 20 services of a registry that
+// never answers took 5 timeouts (4 at a time), a minute with 100 services
+// and the default 2 s, long enough for a liveness probe to kill the pod.
+TEST(RegistrySource, AtStartUpARegistryThatNeverAnswersCostsOneTimeout) {
+  BlackHole hole;
+  std::vector<std::string> services;
+  for (int i = 0; i < 20; ++i) {
+    services.push_back("svc-" + std::to_string(i));
+  }
+  Catalog catalog({kSource});
+  RegistrySourceConfig config = ConfigFor(hole.url(), services);
+  config.timeout = milliseconds(300);
+  RegistrySource source(kSource, config, &catalog);
+  const auto start = std::chrono::steady_clock::now();
+  source.LoadInitial();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1200));
+  EXPECT_EQ(hole.accepted(), RegistryClient::kParallel);
+  const SourceStatus status = StatusOf(catalog);
+  EXPECT_TRUE(status.attempted);
+  EXPECT_TRUE(Contains(status.last_error, "service svc-0: "));
+  EXPECT_TRUE(Contains(status.last_error, "timed out"));
+  EXPECT_EQ(source.failed_fetches(), 20U);
+
+  // Polling rounds still ask every service.
+  source.PollOnce();
+  EXPECT_TRUE(WaitFor([&] { return hole.accepted() == 4 + services.size(); }));
+}
+
+// Error statuses are answers: the registry is there, so the round goes on.
+TEST(RegistrySource, AtStartUpErrorAnswersDoNotCutTheRoundShort) {
+  FakeRegistry registry;
+  std::vector<std::string> services;
+  for (int i = 0; i < 10; ++i) {
+    services.push_back("svc-" + std::to_string(i));
+    if (i < 6) {
+      registry.Set(services.back(), {500, "", false});
+    } else {
+      registry.Hosts(services.back(), {Host("127.0.0.1", 8000 + i)});
+    }
+  }
+  Catalog catalog({kSource});
+  RegistrySource source(kSource, ConfigFor(registry.url(), services), &catalog);
+  source.LoadInitial();
+  for (int i = 6; i < 10; ++i) {
+    EXPECT_EQ(Ports(catalog, services[i]),
+              Ports_{static_cast<uint32_t>(8000 + i)});
+  }
+  EXPECT_FALSE(Contains(StatusOf(catalog).last_error, "not asked"));
 }
 
 TEST(RegistrySource, AnEmptyAnswerIsAppliedOnlyWhenConfirmed) {

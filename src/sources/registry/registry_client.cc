@@ -13,9 +13,6 @@ namespace {
 // Enough for tens of thousands of hosts; beyond that something is wrong and
 // memory must not grow without bound.
 constexpr size_t kMaxBody = size_t{64} << 20;
-// A legacy registry is often a small Python service: a few requests at a
-// time keep a round short without hammering it.
-constexpr size_t kParallel = 4;
 constexpr int kPollMillis = 1000;
 
 std::string WithoutUserInfo(const std::string& url) {
@@ -120,10 +117,13 @@ CURL* RegistryClient::Begin(const std::string& service,
 }
 
 std::vector<RegistryFetch> RegistryClient::FetchAll(
-    const std::vector<std::string>& services) {
+    const std::vector<std::string>& services, size_t give_up_after) {
   std::vector<RegistryFetch> results(services.size());
   std::map<CURL*, std::unique_ptr<Transfer>> in_flight;
   size_t next = 0;
+  // Requests in a row that the registry did not answer at all; any HTTP
+  // answer, even an error status, shows that it is there.
+  size_t unanswered = 0;
 
   const auto finish = [&](CURL* easy, CURLcode code) {
     const auto found = in_flight.find(easy);
@@ -131,6 +131,10 @@ std::vector<RegistryFetch> RegistryClient::FetchAll(
     RegistryFetch& result = results[transfer.index];
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    const bool answered = code == CURLE_OK || code == CURLE_WRITE_ERROR ||
+                          code == CURLE_PARTIAL_FILE ||
+                          code == CURLE_BAD_CONTENT_ENCODING;
+    unanswered = answered ? 0 : unanswered + 1;
     if (code == CURLE_WRITE_ERROR) {
       result.error = "the answer is larger than " +
                      std::to_string(kMaxBody >> 20) + " MiB";
@@ -161,7 +165,17 @@ std::vector<RegistryFetch> RegistryClient::FetchAll(
       }
       return results;
     }
-    while (next < services.size() && in_flight.size() < kParallel) {
+    const bool giving_up = give_up_after > 0 && unanswered >= give_up_after;
+    if (giving_up && in_flight.empty()) {
+      for (; next < services.size(); ++next) {
+        results[next].error = "not asked: the registry did not answer the " +
+                              std::to_string(unanswered) +
+                              " requests before it";
+      }
+      return results;
+    }
+    while (!giving_up && next < services.size() &&
+           in_flight.size() < kParallel) {
       auto transfer = std::make_unique<Transfer>();
       transfer->index = next;
       CURL* easy = Begin(services[next], *transfer);

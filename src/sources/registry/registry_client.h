@@ -28,8 +28,16 @@ class RegistryClient {
   RegistryClient& operator=(const RegistryClient&) = delete;
 
   // GET <base_url>/v1/registration/<service> for each service, a few at a
-  // time; one result per service, in the same order.
-  std::vector<RegistryFetch> FetchAll(const std::vector<std::string>& services);
+  // time; one result per service, in the same order. With give_up_after > 0,
+  // once that many requests in a row got no answer at all (timeout, refused
+  // connection), the services not asked yet are not asked and fail: a dead
+  // registry then costs one timeout, not one per few services.
+  std::vector<RegistryFetch> FetchAll(const std::vector<std::string>& services,
+                                      size_t give_up_after = 0);
+
+  // Requests in flight at once. A legacy registry is often a small Python
+  // service: a few at a time keep a round short without hammering it.
+  static constexpr size_t kParallel = 4;
 
   // Ends a FetchAll in progress at once, and fails every later one: used to
   // stop without waiting for a slow registry.

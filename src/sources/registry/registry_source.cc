@@ -52,7 +52,7 @@ RegistrySource::RegistrySource(std::string name, RegistrySourceConfig config,
 
 RegistrySource::~RegistrySource() { Stop(); }
 
-void RegistrySource::LoadInitial() { PollOnce(); }
+void RegistrySource::LoadInitial() { Round(RegistryClient::kParallel); }
 
 void RegistrySource::Start() {
   spdlog::info("source {}: polling {} for {} services every {}", name_,
@@ -88,12 +88,12 @@ void RegistrySource::Poll() {
   }
 }
 
-void RegistrySource::PollOnce() {
+void RegistrySource::Round(size_t give_up_after) {
   std::lock_guard round(round_mu_);
   ++rounds_;
   std::vector<RegistryFetch> fetched;
   try {
-    fetched = client_.FetchAll(services_);
+    fetched = client_.FetchAll(services_, give_up_after);
   } catch (const std::exception& error) {
     fetched.assign(services_.size(), RegistryFetch{"", error.what()});
   }
@@ -106,8 +106,17 @@ void RegistrySource::PollOnce() {
     std::string error = std::move(fetched[i].error);
     if (error.empty()) {
       try {
-        Take(tracked_[i], services_[i],
-             DecodeRegistryResponse(fetched[i].body, name_));
+        RegistryAnswer answer = DecodeRegistryResponse(fetched[i].body, name_);
+        if (answer.endpoints.empty() && !answer.problems.empty()) {
+          // Not "no hosts" but a registry writing nonsense: the empty
+          // guard is for the former and would in the end apply it.
+          skipped_hosts_ += answer.problems.size();
+          error = "none of its " + std::to_string(answer.problems.size()) +
+                  " hosts is usable (" + answer.problems.front() +
+                  (answer.problems.size() > 1 ? ", ..." : "") + ")";
+        } else {
+          Take(tracked_[i], services_[i], std::move(answer));
+        }
       } catch (const RegistryResponseError& bad) {
         error = bad.what();
       }

@@ -32,14 +32,17 @@ class RegistrySource final : public Source {
 
   const std::string& name() const override { return name_; }
   // One round, synchronously; reports failures to the catalog, never throws
-  // for them.
+  // for them. attache listens only after it, so a registry that does not
+  // answer at all costs one timeout here (the rest of its services are left
+  // to the polling thread), not one per few services: with a hundred
+  // services that would be a minute, and a liveness probe kills the pod.
   void LoadInitial() override;
   void Start() override;
   // Returns promptly even while a request hangs. Final: no Start after it.
   void Stop() override;
 
   // Fetches every service once and reports to the catalog.
-  void PollOnce();
+  void PollOnce() { Round(0); }
 
   uint64_t rounds() const { return rounds_; }
   uint64_t failed_fetches() const { return failed_fetches_; }
@@ -60,6 +63,8 @@ class RegistrySource final : public Source {
             RegistryAnswer answer);
   void NoteFailure(Tracked& tracked, const std::string& service,
                    const std::string& error);
+  // give_up_after: as RegistryClient::FetchAll.
+  void Round(size_t give_up_after);
   ServiceMap Served() const;
   bool Stopping();
   void Poll();
