@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything and runs every test: unit tests (ctest) and the
 # end-to-end suites against real Envoy and real gRPC clients (pytest), plus
-# lint, the sanitizer builds and a few minutes of fuzzing (skip those three
-# with ATTACHE_QUICK=1).
+# lint, the sanitizer builds (unit tests and the faster end-to-end suites)
+# and a few minutes of fuzzing (skip those with ATTACHE_QUICK=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -33,3 +33,8 @@ echo "== end-to-end tests"
 export ATTACHE_BIN="$PWD/$BUILD/attache" ATTACHE_BUILD_DIR="$PWD/$BUILD"
 export PATH="$VENV/bin:$PATH"
 "$VENV/bin/python" -m pytest e2e -q "$@"
+
+if [[ -z "${ATTACHE_QUICK:-}" ]]; then
+  echo "== end-to-end tests against the ASan+UBSan and TSan builds"
+  bash scripts/sanitize_e2e.sh
+fi
