@@ -8,7 +8,6 @@ import signal
 import socket
 import threading
 import time
-import types
 
 import grpc
 
@@ -17,8 +16,8 @@ from peers.grpc_peers import clients_of_node
 from peers.registry import BlackHole
 from peers.util import endpoints, http_get, wait_until
 from test_envoy import (assert_no_nack, envoy_state, failures,  # noqa: F401 (a fixture)
-                        rejected_updates, request_loops, wait_for_endpoints,
-                        wait_for_traffic_to)
+                        rejected_updates, request_loops, wait_for_endpoints)
+from test_replicas import envoy_on_two_replicas
 
 # attache ends its streams after a 1 s grace; everything must be over well
 # within Kubernetes' default 30 s termination grace period.
@@ -103,20 +102,10 @@ def test_sigterm_drains_clients_to_the_other_replica(attache_factory, envoy_fact
     connections before it ends the streams, ends them with UNAVAILABLE,
     exits 0 in time, and Envoy carries on from the other replica with the
     same versions, nothing modified and no failed request."""
-    backend = backend_factory("echo-a")
-    services = {"echo": {"endpoints": endpoints(backend.port)},
-                "billing": {"connect_timeout": "250ms", "endpoints": endpoints(backend.port)}}
-    replicas = [attache_factory(services), attache_factory(services)]
-    envoy = envoy_factory(types.SimpleNamespace(xds_port=[r.xds_port for r in replicas]))
-    wait_for_endpoints(envoy, "echo", [backend])
-    wait_for_traffic_to(envoy, backend)
-
-    def serving():
-        having = [r for r in replicas if clients_of_node(r.admin_url, envoy.node_id)]
-        return having[0] if len(having) == 1 else None
-    draining = wait_until(serving, what="one replica serving envoy")
+    backend, envoy, replicas, serving = envoy_on_two_replicas(
+        attache_factory, envoy_factory, backend_factory)
+    draining = serving()
     other = next(r for r in replicas if r is not draining)
-    wait_until(lambda: envoy.stat("control_plane.connected_state") == 1, what="envoy connected")
     assert readiness(draining) == 200
 
     raw = XdsStream(draining.xds_address, node=envoy_node("raw-drain"))

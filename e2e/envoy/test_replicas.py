@@ -10,24 +10,32 @@ from test_envoy import (envoy_state, failures, request_loops,  # noqa: F401 (a f
                         wait_for_endpoints, wait_for_traffic_to)
 
 
-def test_envoy_moves_between_replicas_without_churn(attache_factory, envoy_factory,
-                                                    backend_factory, request_loops):
+def envoy_on_two_replicas(attache_factory, envoy_factory, backend_factory):
+    """Two replicas serving the same host file behind one Envoy's xds_cluster,
+    with traffic flowing. Returns (backend, envoy, replicas, serving) where
+    `serving()` is the replica Envoy is connected to, once exactly one has it."""
     backend = backend_factory("echo-a")
     services = {"echo": {"endpoints": endpoints(backend.port)},
                 "billing": {"connect_timeout": "250ms", "endpoints": endpoints(backend.port)}}
     replicas = [attache_factory(services), attache_factory(services)]
-    both = types.SimpleNamespace(xds_port=[r.xds_port for r in replicas])
-    envoy = envoy_factory(both)
+    envoy = envoy_factory(types.SimpleNamespace(xds_port=[r.xds_port for r in replicas]))
     wait_for_endpoints(envoy, "echo", [backend])
     wait_for_traffic_to(envoy, backend)
 
     def serving():
-        """The replica Envoy is connected to, once exactly one has it."""
         having = [r for r in replicas if clients_of_node(r.admin_url, envoy.node_id)]
         return having[0] if len(having) == 1 else None
-    first = wait_until(serving, what="one replica serving envoy")
-    other = next(r for r in replicas if r is not first)
+    wait_until(serving, what="one replica serving envoy")
     wait_until(lambda: envoy.stat("control_plane.connected_state") == 1, what="envoy connected")
+    return backend, envoy, replicas, serving
+
+
+def test_envoy_moves_between_replicas_without_churn(attache_factory, envoy_factory,
+                                                    backend_factory, request_loops):
+    backend, envoy, replicas, serving = envoy_on_two_replicas(
+        attache_factory, envoy_factory, backend_factory)
+    first = serving()
+    other = next(r for r in replicas if r is not first)
     before = envoy_state(envoy)
     successes = envoy.stats("update_success")
 
