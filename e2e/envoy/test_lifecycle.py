@@ -12,12 +12,11 @@ import time
 import grpc
 
 from ads_client import CLUSTER, StreamClosed, XdsStream, envoy_node
-from peers.grpc_peers import clients_of_node
 from peers.registry import BlackHole
 from peers.util import endpoints, http_get, wait_until
 from test_envoy import (assert_no_nack, envoy_state, failures,  # noqa: F401 (a fixture)
                         rejected_updates, request_loops, wait_for_endpoints)
-from test_replicas import envoy_on_two_replicas
+from test_replicas import envoy_on_two_replicas, resynced_from
 
 # attache ends its streams after a 1 s grace; everything must be over well
 # within Kubernetes' default 30 s termination grace period.
@@ -132,14 +131,7 @@ def test_sigterm_drains_clients_to_the_other_replica(attache_factory, envoy_fact
     finally:
         raw.close()
 
-    def moved():
-        stats = envoy.stats("connected_state|update_success")
-        return (clients_of_node(other.admin_url, envoy.node_id)
-                and stats["control_plane.connected_state"] == 1
-                and stats["cluster_manager.cds.update_success"]
-                > successes["cluster_manager.cds.update_success"]
-                and stats["cluster.echo.update_success"] > successes["cluster.echo.update_success"])
-    wait_until(moved, timeout=30, what="envoy on the other replica, updates accepted")
+    wait_until(lambda: resynced_from(envoy, other, successes), timeout=30, what="envoy on the other replica, updates accepted")
     print(f"envoy resynced from the other replica "
           f"{time.monotonic() - watch.started:.2f}s after SIGTERM")
     loop.wait_for(lambda results: len(results) >= 40, what="40 requests in all")

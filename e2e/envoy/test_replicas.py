@@ -30,6 +30,17 @@ def envoy_on_two_replicas(attache_factory, envoy_factory, backend_factory):
     return backend, envoy, replicas, serving
 
 
+def resynced_from(envoy, replica, successes):
+    """Envoy is connected to `replica` and accepted CDS and EDS again since
+    `successes` (its update_success stats before)."""
+    stats = envoy.stats("connected_state|update_success")
+    return (clients_of_node(replica.admin_url, envoy.node_id)
+            and stats["control_plane.connected_state"] == 1
+            and stats["cluster_manager.cds.update_success"]
+            > successes["cluster_manager.cds.update_success"]
+            and stats["cluster.echo.update_success"] > successes["cluster.echo.update_success"])
+
+
 def test_envoy_moves_between_replicas_without_churn(attache_factory, envoy_factory,
                                                     backend_factory, request_loops):
     backend, envoy, replicas, serving = envoy_on_two_replicas(
@@ -43,14 +54,7 @@ def test_envoy_moves_between_replicas_without_churn(attache_factory, envoy_facto
     loop.wait_for(lambda results: len(results) >= 10, what="10 requests before the move")
     first.stop()
 
-    def moved():
-        stats = envoy.stats("connected_state|update_success")
-        return (clients_of_node(other.admin_url, envoy.node_id)
-                and stats["control_plane.connected_state"] == 1
-                and stats["cluster_manager.cds.update_success"]
-                > successes["cluster_manager.cds.update_success"]
-                and stats["cluster.echo.update_success"] > successes["cluster.echo.update_success"])
-    wait_until(moved, timeout=30,
+    wait_until(lambda: resynced_from(envoy, other, successes), timeout=30,
                what="envoy on the other replica, with CDS and EDS accepted from it")
     loop.wait_for(lambda results: len(results) >= 30, what="30 requests in all")
     results = loop.stop()

@@ -37,6 +37,8 @@ import threading
 import time
 import urllib.parse
 
+from peers.util import loopback_listener
+
 PASS, HANG, TRICKLE, ERROR_500, CLOSE_WATCHES, GONE, MALFORMED = (
     "pass", "hang", "trickle", "500", "close-watches", "410", "malformed")
 
@@ -146,10 +148,7 @@ class FaultyApiServer:
         self._queued = []
         self._released = threading.Event()  # set at close(): hung requests end
         self._closing = False
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
+        self.listener = loopback_listener()
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
         threading.Thread(target=self._reaper, daemon=True).start()

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 from ads_client import CLUSTER, ENDPOINT, NoResponse, StreamClosed, XdsStream, by_name
-from peers.util import http_get, http_get_json, wait_until  # noqa: F401
+from peers.util import http_get, http_get_json, loopback_listener, wait_until  # noqa: F401
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -288,10 +288,7 @@ class TcpProxy:
 
     def __init__(self, target_port):
         self.target_port = target_port
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
+        self.listener = loopback_listener()
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.open = set()       # sockets of live connections (both sides)

@@ -7,6 +7,8 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from peers.util import loopback_listener
+
 PREFIX = "/v1/registration/"
 
 
@@ -118,9 +120,7 @@ class BlackHole:
     """A "registry" that accepts connections and never reads or answers."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
+        self.sock = loopback_listener(128)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.accepted = []

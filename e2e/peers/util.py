@@ -2,6 +2,7 @@
 import http.client
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -61,6 +62,15 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def loopback_listener(backlog=64):
+    """A listening TCP socket on 127.0.0.1 at a port the kernel picks."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    return sock
 
 
 def assert_loopback(host):

@@ -197,13 +197,16 @@ class DeltaProtocol final
   std::string_view Name() const override { return "delta"; }
   std::optional<Rejection> CheckLimits(bool binding) const override {
     // Subscriptions add up over requests: count what the stream holds too
-    // (an upper bound: a name may be subscribed again).
-    size_t held = 0;
-    if (auto type = OutcomeForType(request_->type_url(), only_type_).type) {
-      held = state_.Of(*type).names.size();
-    }
+    // (an upper bound: a name may be subscribed again). An ACK subscribes
+    // nothing and cannot go over: no type lookup for it.
     const auto subscribe =
         static_cast<size_t>(request_->resource_names_subscribe_size());
+    size_t held = 0;
+    if (subscribe > 0) {
+      if (auto type = OutcomeForType(request_->type_url(), only_type_).type) {
+        held = state_.Of(*type).names.size();
+      }
+    }
     const auto initial =
         static_cast<size_t>(request_->initial_resource_versions_size());
     if (held + subscribe > kMaxSubscribedNames ||
