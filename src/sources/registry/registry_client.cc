@@ -174,7 +174,12 @@ std::vector<RegistryFetch> RegistryClient::FetchAll(
       }
       return results;
     }
-    while (!giving_up && next < services.size() &&
+    // After a silence no new request starts until an answer or an empty
+    // pipe: refilling each slot as its twin timed out a moment apart sent
+    // 2 * kParallel - 1 requests to a dead registry instead of kParallel.
+    const bool waiting_for_an_answer =
+        give_up_after > 0 && unanswered > 0 && !in_flight.empty();
+    while (!giving_up && !waiting_for_an_answer && next < services.size() &&
            in_flight.size() < kParallel) {
       auto transfer = std::make_unique<Transfer>();
       transfer->index = next;
