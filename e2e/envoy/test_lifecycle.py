@@ -33,9 +33,10 @@ def refuses(port):
 
 
 def readiness(attache):
-    """The status of /readyz, or None when the admin port is closed."""
+    """The status and body of /readyz, or None when the admin port is
+    closed."""
     try:
-        return http_get(attache.admin_url + "/readyz", timeout=1)[0]
+        return http_get(attache.admin_url + "/readyz", timeout=1)
     except OSError:
         return None
 
@@ -70,9 +71,9 @@ class DrainWatch:
             if "refused" not in self.times and refuses(self.attache.xds_port):
                 self._mark("refused")
             if "not_ready" not in self.times:
-                status = readiness(self.attache)
-                self.readyz_seen.append(status)
-                if status != 200:
+                answer = readiness(self.attache)
+                self.readyz_seen.append(answer)
+                if answer is None or answer[0] != 200:
                     self._mark("not_ready")
             if self.closed is None:
                 try:
@@ -105,7 +106,7 @@ def test_sigterm_drains_clients_to_the_other_replica(attache_factory, envoy_fact
         attache_factory, envoy_factory, backend_factory)
     draining = serving()
     other = next(r for r in replicas if r is not draining)
-    assert readiness(draining) == 200
+    assert readiness(draining) == (200, "ready\n")
 
     raw = XdsStream(draining.xds_address, node=envoy_node("raw-drain"))
     try:
@@ -123,7 +124,8 @@ def test_sigterm_drains_clients_to_the_other_replica(attache_factory, envoy_fact
         assert watch.times["exited"] < EXIT_BOUND, watch.times
         # Kubernetes stops sending it new clients; clients still on it are
         # told to go, with a status gRPC clients retry elsewhere.
-        assert "not_ready" in watch.times and 503 in watch.readyz_seen, watch.readyz_seen
+        draining_answer = (503, "not ready: draining (shutting down)\n")
+        assert "not_ready" in watch.times and draining_answer in watch.readyz_seen, watch.readyz_seen
         assert watch.times["refused"] <= watch.times["stream_closed"], watch.times
         assert watch.times["not_ready"] <= watch.times["stream_closed"], watch.times
         assert watch.closed.code == grpc.StatusCode.UNAVAILABLE, watch.closed

@@ -4,7 +4,7 @@ cluster's services appear when it comes up.
 
 Endpoint addresses are documentation addresses, data only.
 """
-from kube_support import (cla_rows, debug_sources, endpoint_slice, ep, kube_source, readyz, service,
+from kube_support import (cla_rows, debug_sources, endpoint_slice, ep, http_get, kube_source, readyz, service,
                           wait_until)
 
 
@@ -37,7 +37,7 @@ def test_start_with_one_api_server_down(clusters, attaches, ads):
     assert sources_now["down"]["last_error"] and sources_now["down"]["errors"] >= 1, sources_now
     assert down.server in sources_now["down"]["last_error"], sources_now
     # With ready_when: synced, not ready while a source has never synced.
-    assert readyz(strict) == 503
+    assert http_get(strict.admin_url + "/readyz") == (503, "not ready: not synced yet: down\n")
 
     down.start()
     recorder.wait_rows("beta.default", [("region-d", "zone-b", "down", "198.51.100.71", 8080, "HEALTHY")],

@@ -21,9 +21,9 @@ AdminServer::AdminServer(Handlers handlers)
   });
   server_->Get(
       "/readyz", [this](const httplib::Request&, httplib::Response& res) {
-        const bool ready = handlers_.ready();
-        res.status = ready ? 200 : 503;
-        res.set_content(ready ? "ready\n" : "not ready: sources not synced\n",
+        const std::string why = handlers_.not_ready();
+        res.status = why.empty() ? 200 : 503;
+        res.set_content(why.empty() ? "ready\n" : "not ready: " + why + "\n",
                         "text/plain");
       });
   server_->Get("/debug/sources", [this](const httplib::Request&,

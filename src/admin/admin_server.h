@@ -20,7 +20,9 @@ namespace attache {
 class AdminServer {
  public:
   struct Handlers {
-    std::function<bool()> ready;              // all sources synced once
+    // Why /readyz fails (draining, the sources not yet synced); empty when
+    // ready.
+    std::function<std::string()> not_ready;
     std::function<nlohmann::json()> clients;  // /debug/clients
     std::function<nlohmann::json()> sources;  // /debug/sources
     std::function<nlohmann::json()> catalog;  // /debug/catalog

@@ -75,6 +75,21 @@ void WritePortsFile(const std::filesystem::path& file, int xds, int admin) {
   std::filesystem::rename(tmp, file);
 }
 
+// The sources /readyz waits for, named, or empty when there are none.
+std::string NotReadySources(const Catalog& catalog, bool require_synced) {
+  std::string names;
+  for (const auto& [name, status] : catalog.Sources()) {
+    if (require_synced ? !status.synced_once : !status.attempted) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+  }
+  if (names.empty()) {
+    return names;
+  }
+  return (require_synced ? "not synced yet: " : "first attempt not done: ") +
+         names;
+}
+
 }  // namespace
 
 int Serve(const Config& config, const ServeOptions& options) {
@@ -111,13 +126,10 @@ int Serve(const Config& config, const ServeOptions& options) {
   // clients, even while its admin API still answers.
   std::atomic<bool> draining{false};
   AdminServer admin(AdminServer::Handlers{
-      .ready =
+      .not_ready =
           [&catalog, &draining, require_synced] {
-            if (draining) {
-              return false;
-            }
-            return require_synced ? catalog.AllSynced()
-                                  : catalog.AllAttempted();
+            return draining ? std::string("draining (shutting down)")
+                            : NotReadySources(catalog, require_synced);
           },
       .clients = [&xds] { return xds.registry().ClientsJson(); },
       .sources = [&catalog] { return SourcesJson(catalog); },
