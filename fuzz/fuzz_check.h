@@ -42,7 +42,7 @@ inline void CheckServiceMap(const ServiceMap& services,
   for (const auto& [name, service] : services) {
     FUZZ_CHECK(!name.empty());
     std::set<std::pair<std::string, uint32_t>> seen;
-    for (const Endpoint& endpoint : service.endpoints) {
+    for (const Endpoint& endpoint : service->endpoints) {
       // The whole string is the address, not just what precedes a NUL.
       FUZZ_CHECK(endpoint.address.find('\0') == std::string::npos);
       FUZZ_CHECK(IsIpLiteral(endpoint.address));
@@ -106,7 +106,7 @@ inline void CheckTranslates(const ServiceMap& services, uint8_t variant) {
   const SnapshotSetPtr set = BuildSnapshotSet(catalog, options, nullptr);
   std::set<ClientPlace> places = {ClientPlace{}};
   for (const auto& [name, service] : services) {
-    for (const Endpoint& endpoint : service.endpoints) {
+    for (const Endpoint& endpoint : service->endpoints) {
       if (places.size() < 4) {
         places.insert({endpoint.locality.region, endpoint.locality.zone});
       }

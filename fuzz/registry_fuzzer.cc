@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   attache::ServiceMap services;
-  services["echo"].endpoints = answer.endpoints;
+  services["echo"] =
+      attache::Service{.settings = {}, .endpoints = answer.endpoints};
   attache::fuzz::CheckServiceMap(services, "registry");
   attache::fuzz::CheckTranslates(services,
                                  static_cast<uint8_t>(size > 0 ? data[0] : 0));

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${ATTACHE_BUILD_DIR:-build}"
 mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'e2e/peers/*.cc' \
-  'fuzz/*.cc' 'fuzz/*.h')
+  'fuzz/*.cc' 'fuzz/*.h' 'bench/micro/*.cc')
 clang-format --dry-run --Werror "${sources[@]}"
 mapfile -t units < <(git ls-files 'src/*.cc')
 log=$(mktemp)

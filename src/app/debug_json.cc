@@ -35,7 +35,7 @@ nlohmann::json CatalogJson(const CatalogSnapshot& catalog,
   nlohmann::json services = nlohmann::json::object();
   for (const auto& [name, service] : catalog.services) {
     nlohmann::json by_source = nlohmann::json::object();
-    for (const Endpoint& endpoint : service.endpoints) {
+    for (const Endpoint& endpoint : service->endpoints) {
       nlohmann::json& counts = by_source[endpoint.origin];
       if (counts.is_null()) {
         counts = {{"endpoints", 0},
@@ -47,7 +47,7 @@ nlohmann::json CatalogJson(const CatalogSnapshot& catalog,
       const std::string health(HealthName(endpoint.health));
       counts[health] = counts[health].get<int>() + 1;
     }
-    services[name] = {{"endpoints", service.endpoints.size()},
+    services[name] = {{"endpoints", service->endpoints.size()},
                       {"by_source", std::move(by_source)}};
   }
   return {{"generation", catalog.generation},

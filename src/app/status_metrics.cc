@@ -50,7 +50,7 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
   }
   const auto current = catalog.Current();
   for (const auto& [name, service] : current->services) {
-    for (const Endpoint& endpoint : service.endpoints) {
+    for (const Endpoint& endpoint : service->endpoints) {
       endpoints_of[endpoint.origin] += 1;
     }
   }

@@ -1,6 +1,8 @@
 #include "catalog/catalog.h"
 
+#include <optional>
 #include <set>
+#include <string_view>
 #include <utility>
 
 namespace attache {
@@ -24,40 +26,119 @@ Catalog::Catalog(const std::vector<std::string>& source_names)
   }
 }
 
-ServiceMap Catalog::Merge(const std::map<std::string, ServiceMap>& by_source) {
-  ServiceMap merged;
-  std::map<std::string, std::set<std::pair<std::string, uint32_t>>> seen;
-  for (const auto& [source, services] : by_source) {
-    for (const auto& [name, service] : services) {
-      Service& target = merged[name];
-      if (!target.settings.connect_timeout) {
-        target.settings.connect_timeout = service.settings.connect_timeout;
-      }
-      if (!target.settings.lb_policy) {
-        target.settings.lb_policy = service.settings.lb_policy;
-      }
-      if (!target.settings.failover) {
-        target.settings.failover = service.settings.failover;
-      }
-      auto& addresses = seen[name];
-      for (const Endpoint& endpoint : service.endpoints) {
-        if (addresses.emplace(endpoint.address, endpoint.port).second) {
-          target.endpoints.push_back(endpoint);
-        }
+namespace {
+
+// Merges what several sources report under one name, in source order; a
+// service only one source reports is that source's very object.
+SharedService MergeParts(const std::vector<const SharedService*>& parts) {
+  if (parts.size() == 1) {
+    return *parts.front();
+  }
+  Service merged;
+  std::set<std::pair<std::string_view, uint32_t>> seen;
+  for (const SharedService* part : parts) {
+    ServiceSettings& settings = merged.settings;
+    const ServiceSettings& given = (*part)->settings;
+    if (!settings.connect_timeout) {
+      settings.connect_timeout = given.connect_timeout;
+    }
+    if (!settings.lb_policy) {
+      settings.lb_policy = given.lb_policy;
+    }
+    if (!settings.failover) {
+      settings.failover = given.failover;
+    }
+    for (const Endpoint& endpoint : (*part)->endpoints) {
+      if (seen.emplace(endpoint.address, endpoint.port).second) {
+        merged.endpoints.push_back(endpoint);
       }
     }
+  }
+  return {std::move(merged)};
+}
+
+// The service `name` merged over every source; nullopt when none has it.
+std::optional<SharedService> MergeOne(
+    const std::map<std::string, ServiceMap>& by_source, std::string_view name) {
+  std::vector<const SharedService*> parts;
+  for (const auto& [source, services] : by_source) {
+    if (auto it = services.find(name); it != services.end()) {
+      parts.push_back(&it->second);
+    }
+  }
+  if (parts.empty()) {
+    return std::nullopt;
+  }
+  return MergeParts(parts);
+}
+
+// Adds to *names the names whose service differs between the two maps.
+void AddChangedNames(const ServiceMap& before, const ServiceMap& after,
+                     std::set<std::string, std::less<>>* names) {
+  auto left = before.begin();
+  auto right = after.begin();
+  while (left != before.end() || right != after.end()) {
+    if (right == after.end() ||
+        (left != before.end() && left->first < right->first)) {
+      names->insert((left++)->first);
+    } else if (left == before.end() || right->first < left->first) {
+      names->insert((right++)->first);
+    } else {
+      if (!(left->second == right->second)) {
+        names->insert(left->first);
+      }
+      ++left;
+      ++right;
+    }
+  }
+}
+
+}  // namespace
+
+ServiceMap Catalog::Merge(const std::map<std::string, ServiceMap>& by_source) {
+  std::map<std::string_view, std::vector<const SharedService*>> parts;
+  for (const auto& [source, services] : by_source) {
+    for (const auto& [name, service] : services) {
+      parts[name].push_back(&service);
+    }
+  }
+  ServiceMap merged;
+  for (const auto& [name, of_name] : parts) {
+    merged.emplace_hint(merged.end(), name, MergeParts(of_name));
   }
   return merged;
 }
 
-Catalog::ChangeListener Catalog::RebuildLocked() {
-  ServiceMap merged = Merge(by_source_);
-  if (merged == current_->services) {
+Catalog::ChangeListener Catalog::RebuildLocked(
+    const std::set<std::string, std::less<>>& names) {
+  // Only the named services are merged again; every other one stays the
+  // object the current generation holds, and so does a re-merged one that
+  // came out equal, so later stages see unchanged services as unchanged by
+  // their address alone.
+  std::vector<std::pair<const std::string*, std::optional<SharedService>>>
+      changes;
+  for (const std::string& name : names) {
+    std::optional<SharedService> service = MergeOne(by_source_, name);
+    const auto it = current_->services.find(name);
+    const bool existed = it != current_->services.end();
+    if (existed != service.has_value() ||
+        (existed && !(it->second == *service))) {
+      changes.emplace_back(&name, std::move(service));
+    }
+  }
+  if (changes.empty()) {
     return nullptr;
   }
   auto next = std::make_shared<CatalogSnapshot>();
   next->generation = current_->generation + 1;
-  next->services = std::move(merged);
+  next->services = current_->services;
+  for (auto& [name, service] : changes) {
+    if (service) {
+      next->services.insert_or_assign(*name, std::move(*service));
+    } else {
+      next->services.erase(*name);
+    }
+  }
   current_ = std::move(next);
   return listener_;
 }
@@ -80,8 +161,11 @@ void Catalog::Update(const std::string& source, ServiceMap services,
     }
     status.attempted = true;
     ++status.updates;
-    by_source_[source] = std::move(services);
-    listener = RebuildLocked();
+    ServiceMap& held = by_source_[source];
+    std::set<std::string, std::less<>> changed;
+    AddChangedNames(held, services, &changed);
+    held = std::move(services);
+    listener = RebuildLocked(changed);
   }
   if (listener) {
     listener();
@@ -107,7 +191,7 @@ void Catalog::ExpireStale(
   {
     std::lock_guard lock(mu_);
     const auto now = std::chrono::steady_clock::now();
-    bool changed = false;
+    std::set<std::string, std::less<>> changed;
     for (auto& [name, status] : status_) {
       auto limit = max_staleness.find(name);
       if (limit == max_staleness.end() || limit->second.count() == 0 ||
@@ -116,11 +200,12 @@ void Catalog::ExpireStale(
         continue;
       }
       status.expired = true;
-      changed = by_source_.erase(name) > 0 || changed;
+      if (auto held = by_source_.find(name); held != by_source_.end()) {
+        AddChangedNames(held->second, {}, &changed);
+        by_source_.erase(held);
+      }
     }
-    if (changed) {
-      listener = RebuildLocked();
-    }
+    listener = RebuildLocked(changed);
   }
   if (listener) {
     listener();

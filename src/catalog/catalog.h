@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,9 +76,9 @@ class Catalog {
   static ServiceMap Merge(const std::map<std::string, ServiceMap>& by_source);
 
  private:
-  // Re-merges after by_source_ changed; returns the listener to call (outside
-  // the lock) when the result differs.
-  ChangeListener RebuildLocked();
+  // Re-merges the named services after by_source_ changed; returns the
+  // listener to call (outside the lock) when the result differs.
+  ChangeListener RebuildLocked(const std::set<std::string, std::less<>>& names);
 
   mutable std::mutex mu_;
   std::map<std::string, ServiceMap> by_source_;

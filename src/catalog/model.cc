@@ -2,6 +2,13 @@
 
 namespace attache {
 
+// Default-constructed services (a map's operator[]) share one empty service.
+SharedService::SharedService() {
+  static const auto* const kEmpty =
+      new std::shared_ptr<const Service>(std::make_shared<const Service>());
+  service_ = *kEmpty;
+}
+
 std::optional<Health> ParseHealth(std::string_view text) {
   if (text == "healthy") return Health::kHealthy;
   if (text == "draining") return Health::kDraining;

@@ -4,9 +4,11 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace attache {
@@ -65,8 +67,35 @@ struct Service {
   bool operator==(const Service&) const = default;
 };
 
+// A service once built: immutable and shared, so that a service that did not
+// change is the same object in the source, in every catalog generation and
+// in the snapshot's previous generation. Copying a map of them copies
+// pointers, and comparing one costs a pointer compare for each service that
+// did not change, not a walk over its endpoints.
+class SharedService {
+ public:
+  SharedService();
+  // NOLINTNEXTLINE(google-explicit-constructor): a Service is what it shares
+  SharedService(Service service)
+      : service_(std::make_shared<const Service>(std::move(service))) {}
+
+  const Service& operator*() const { return *service_; }
+  const Service* operator->() const { return service_.get(); }
+  // True when both hold the very same object (then they are also equal).
+  bool SameObject(const SharedService& other) const {
+    return service_ == other.service_;
+  }
+  // Equal content; the same object needs no walk over endpoints.
+  bool operator==(const SharedService& other) const {
+    return SameObject(other) || *service_ == *other.service_;
+  }
+
+ private:
+  std::shared_ptr<const Service> service_;
+};
+
 // Services by name, ordered so that everything derived from it is
 // deterministic.
-using ServiceMap = std::map<std::string, Service, std::less<>>;
+using ServiceMap = std::map<std::string, SharedService, std::less<>>;
 
 }  // namespace attache

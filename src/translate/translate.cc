@@ -284,12 +284,12 @@ envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(
 namespace {
 
 // Services by cluster name, the order every resource list is emitted in.
-std::map<std::string, const std::pair<const std::string, Service>*>
-ByClusterName(const CatalogSnapshot& catalog, const TranslateOptions& options) {
-  std::map<std::string, const std::pair<const std::string, Service>*> out;
+std::map<std::string, const Service*> ByClusterName(
+    const CatalogSnapshot& catalog, const TranslateOptions& options) {
+  std::map<std::string, const Service*> out;
   for (const auto& entry : catalog.services) {
     out.emplace(ClusterName(options.cluster_name_template, entry.first),
-                &entry);
+                &*entry.second);
   }
   return out;
 }
@@ -300,9 +300,9 @@ TranslatedResources TranslateFlavor(const CatalogSnapshot& catalog,
                                     const TranslateOptions& options,
                                     Flavor flavor) {
   TranslatedResources out;
-  for (const auto& [cluster_name, entry] : ByClusterName(catalog, options)) {
+  for (const auto& [cluster_name, service] : ByClusterName(catalog, options)) {
     out.clusters.push_back(
-        MakeCluster(cluster_name, entry->second, options.defaults));
+        MakeCluster(cluster_name, *service, options.defaults));
   }
   if (flavor == Flavor::kGrpc) {
     for (const auto& [service, unused] : catalog.services) {
@@ -319,12 +319,12 @@ std::vector<endpoint_v3::ClusterLoadAssignment> TranslateEndpoints(
     const CatalogSnapshot& catalog, const TranslateOptions& options,
     const ClientPlace& place, bool placed_only) {
   std::vector<endpoint_v3::ClusterLoadAssignment> out;
-  for (const auto& [cluster_name, entry] : ByClusterName(catalog, options)) {
-    const FailoverPolicy policy = FailoverOf(entry->second, options.defaults);
+  for (const auto& [cluster_name, service] : ByClusterName(catalog, options)) {
+    const FailoverPolicy policy = FailoverOf(*service, options.defaults);
     if (placed_only && policy == FailoverPolicy::kFlat) {
       continue;
     }
-    out.push_back(MakeLoadAssignment(cluster_name, entry->second, policy, place,
+    out.push_back(MakeLoadAssignment(cluster_name, *service, policy, place,
                                      options.defaults.local_percent));
   }
   return out;

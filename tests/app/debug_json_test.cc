@@ -17,9 +17,10 @@ Endpoint At(const std::string& origin, Health health) {
 TEST(CatalogJson, CountsEndpointsPerServiceSourceAndHealth) {
   CatalogSnapshot catalog;
   catalog.generation = 7;
-  catalog.services["echo"].endpoints = {At("east", Health::kHealthy),
-                                        At("east", Health::kDraining),
-                                        At("west", Health::kUnhealthy)};
+  catalog.services["echo"] = Service{
+      .settings = {},
+      .endpoints = {At("east", Health::kHealthy), At("east", Health::kDraining),
+                    At("west", Health::kUnhealthy)}};
   catalog.services["empty"] = Service{};
   const nlohmann::json json = CatalogJson(catalog, {"east", "west"});
   EXPECT_EQ(json["generation"], 7);

@@ -79,8 +79,8 @@ TEST_F(FileSourceFolderTest, MergesEveryHostFileInTheFolder) {
   source.LoadInitial();
   const ServiceMap& services = Services();
   ASSERT_EQ(services.size(), 2U);
-  EXPECT_EQ(services.at("web").endpoints.size(), 2U);
-  EXPECT_EQ(services.at("db").endpoints.size(), 1U);
+  EXPECT_EQ(services.at("web")->endpoints.size(), 2U);
+  EXPECT_EQ(services.at("db")->endpoints.size(), 1U);
 }
 
 TEST_F(FileSourceFolderTest, ABadFileAtStartupNamesTheFile) {
@@ -106,7 +106,7 @@ TEST_F(FileSourceFolderTest, FollowsEditsAdditionsAndRemovalsOfFiles) {
   Write("a.yaml", HostFile("web", "10.0.0.1", 80, "unhealthy"));
   EXPECT_TRUE(Eventually([](const ServiceMap& services) {
     return services.contains("web") &&
-           services.at("web").endpoints.at(0).health == Health::kUnhealthy;
+           services.at("web")->endpoints.at(0).health == Health::kUnhealthy;
   }));
 
   Write("c.yaml", HostFile("cache", "10.0.2.1", 6379));
@@ -133,11 +133,11 @@ TEST_F(FileSourceFolderTest, ABrokenEditKeepsThatFilesLastGoodContent) {
   Write("b.yaml", HostFile("db", "10.0.1.2", 5432));
   EXPECT_TRUE(Eventually([](const ServiceMap& services) {
     return services.contains("db") &&
-           services.at("db").endpoints.at(0).address == "10.0.1.2";
+           services.at("db")->endpoints.at(0).address == "10.0.1.2";
   }));
   EXPECT_GE(source.rejected(), 1U);
   ASSERT_TRUE(Services().contains("web"));
-  EXPECT_EQ(Services().at("web").endpoints.at(0).address, "10.0.0.1");
+  EXPECT_EQ(Services().at("web")->endpoints.at(0).address, "10.0.0.1");
   source.Stop();
 }
 
@@ -151,7 +151,7 @@ TEST_F(FileSourceFolderTest, ManyEditsInARowAreAllSeen) {
     Write("a.yaml", HostFile("web", "10.0.0.1", port));
   }
   EXPECT_TRUE(Eventually([](const ServiceMap& services) {
-    return services.at("web").endpoints.at(0).port == 200;
+    return services.at("web")->endpoints.at(0).port == 200;
   }));
   source.Stop();
 }

@@ -31,7 +31,7 @@ services:
 )",
                                             "legacy");
   ASSERT_EQ(services.size(), 3U);
-  const Service& echo = services.at("echo");
+  const Service& echo = *services.at("echo");
   EXPECT_EQ(echo.settings.connect_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(echo.settings.lb_policy, LbPolicy::kRingHash);
   ASSERT_EQ(echo.endpoints.size(), 2U);
@@ -46,8 +46,8 @@ services:
   EXPECT_EQ(second.address, "::1");
   EXPECT_EQ(second.weight, 1U);
   EXPECT_EQ(second.health, Health::kHealthy);
-  EXPECT_FALSE(services.at("empty").settings.lb_policy.has_value());
-  EXPECT_TRUE(services.at("no-endpoints").endpoints.empty());
+  EXPECT_FALSE(services.at("empty")->settings.lb_policy.has_value());
+  EXPECT_TRUE(services.at("no-endpoints")->endpoints.empty());
 }
 
 TEST(HostFile, EmptyServiceListIsValid) {
@@ -66,13 +66,13 @@ services:
     endpoints: [{address: 10.0.0.1, port: 80, region: r1, zone: z1}]
 )",
                                             "legacy");
-  EXPECT_FALSE(services.at("plain").settings.failover.has_value());
-  EXPECT_EQ(services.at("flat").settings.failover, FailoverPolicy::kFlat);
-  EXPECT_EQ(services.at("zoned").settings.failover,
+  EXPECT_FALSE(services.at("plain")->settings.failover.has_value());
+  EXPECT_EQ(services.at("flat")->settings.failover, FailoverPolicy::kFlat);
+  EXPECT_EQ(services.at("zoned")->settings.failover,
             FailoverPolicy::kZoneFailover);
-  EXPECT_EQ(services.at("weighted").settings.failover,
+  EXPECT_EQ(services.at("weighted")->settings.failover,
             FailoverPolicy::kWeighted);
-  EXPECT_EQ(services.at("weighted").endpoints.size(), 1U);
+  EXPECT_EQ(services.at("weighted")->endpoints.size(), 1U);
   EXPECT_EQ(ErrorOf("services: {echo: {failover: Weighted}}\n"),
             "hosts.yaml: services.echo.failover: must be flat, zone-failover "
             "or weighted, got \"Weighted\"");

@@ -219,7 +219,7 @@ std::vector<uint32_t> Ports(const Catalog& catalog, const std::string& name) {
     return {};
   }
   std::vector<uint32_t> ports;
-  for (const Endpoint& endpoint : found->second.endpoints) {
+  for (const Endpoint& endpoint : found->second->endpoints) {
     ports.push_back(endpoint.port);
   }
   return ports;
@@ -270,7 +270,7 @@ TEST(RegistrySource, PublishesEveryServiceWithItsMapping) {
   EXPECT_EQ(StatusOf(catalog).state, State::kSynced);
   const auto snapshot = catalog.Current();
   ASSERT_EQ(snapshot->services.size(), 2U);
-  const auto& alpha = snapshot->services.at("alpha").endpoints;
+  const auto& alpha = snapshot->services.at("alpha")->endpoints;
   ASSERT_EQ(alpha.size(), 2U);
   EXPECT_EQ(alpha[0].port, 8001U);
   EXPECT_EQ(alpha[1].locality.zone, "us-east-1b");
@@ -279,7 +279,7 @@ TEST(RegistrySource, PublishesEveryServiceWithItsMapping) {
   EXPECT_EQ(alpha[1].metadata.at("instance_id"), "i-8002");
   EXPECT_EQ(alpha[1].origin, kSource);
   // A service the registry knows with no hosts is served, empty.
-  EXPECT_TRUE(snapshot->services.at("beta").endpoints.empty());
+  EXPECT_TRUE(snapshot->services.at("beta")->endpoints.empty());
 }
 
 TEST(RegistrySource, KeepsTheLastGoodEndpointsWhenTheRegistryFails) {

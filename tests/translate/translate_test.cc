@@ -77,7 +77,8 @@ TEST(Translate, LoadAssignmentGroupsByLocalityInOrder) {
 
 TEST(Translate, EndpointsWithoutLocalityStillCarryALocality) {
   CatalogSnapshot catalog;
-  catalog.services["plain"].endpoints = {At("10.0.0.1", 80, {})};
+  catalog.services["plain"] =
+      Service{.settings = {}, .endpoints = {At("10.0.0.1", 80, {})}};
   const auto out =
       Translate(catalog, TranslateOptions{}, ViewKey{Flavor::kGrpc, {}});
   ASSERT_EQ(out.endpoints[0].endpoints_size(), 1);
@@ -111,8 +112,9 @@ TEST(Translate, GrpcGetsApiListenerAndRoute) {
 
 TEST(Translate, EqualCatalogsGiveEqualOutput) {
   CatalogSnapshot reordered = Sample();
-  std::reverse(reordered.services["echo"].endpoints.begin(),
-               reordered.services["echo"].endpoints.end());
+  Service echo = *reordered.services["echo"];
+  std::reverse(echo.endpoints.begin(), echo.endpoints.end());
+  reordered.services["echo"] = std::move(echo);
   const auto a =
       Translate(Sample(), TranslateOptions{}, ViewKey{Flavor::kGrpc, {}});
   const auto b =

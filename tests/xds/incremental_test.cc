@@ -34,10 +34,12 @@ class Generations {
       Endpoint endpoint;
       endpoint.address = "10.0.0.1";
       endpoint.port = port;
-      catalog.services[name].endpoints = {endpoint};
+      Service service;
+      service.endpoints = {endpoint};
       if (ring_hash.contains(name)) {
-        catalog.services[name].settings.lb_policy = LbPolicy::kRingHash;
+        service.settings.lb_policy = LbPolicy::kRingHash;
       }
+      catalog.services[name] = std::move(service);
     }
     set_ = BuildSnapshotSet(catalog, TranslateOptions{}, set_);
     return set_->For(Flavor::kEnvoy);

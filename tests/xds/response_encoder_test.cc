@@ -21,7 +21,7 @@ ViewSnapshotPtr Sample() {
   Endpoint endpoint;
   endpoint.address = "127.0.0.1";
   endpoint.port = 8080;
-  catalog.services["echo"].endpoints = {endpoint};
+  catalog.services["echo"] = Service{.settings = {}, .endpoints = {endpoint}};
   catalog.services["other"] = Service{};
   return BuildSnapshotSet(catalog, TranslateOptions{}, nullptr)
       ->For(Flavor::kEnvoy);

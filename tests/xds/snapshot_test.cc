@@ -14,7 +14,7 @@ CatalogSnapshot CatalogWith(uint32_t port, uint64_t generation) {
   Endpoint endpoint;
   endpoint.address = "127.0.0.1";
   endpoint.port = port;
-  catalog.services["echo"].endpoints = {endpoint};
+  catalog.services["echo"] = Service{.settings = {}, .endpoints = {endpoint}};
   catalog.services["other"] = Service{};
   return catalog;
 }

@@ -136,7 +136,7 @@ ViewSnapshotPtr Ports(uint32_t a, uint32_t b, uint64_t generation) {
     Endpoint endpoint;
     endpoint.address = "127.0.0.1";
     endpoint.port = port;
-    catalog.services[name].endpoints = {endpoint};
+    catalog.services[name] = Service{.settings = {}, .endpoints = {endpoint}};
   }
   return BuildSnapshotSet(catalog, TranslateOptions{}, nullptr)
       ->For(Flavor::kEnvoy);

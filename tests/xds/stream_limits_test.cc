@@ -136,7 +136,8 @@ TEST(StreamLimitsTest, NackTextIsRecordedCut) {
   Endpoint endpoint;
   endpoint.address = "127.0.0.1";
   endpoint.port = 80;
-  catalog.services["cluster-0"].endpoints = {endpoint};
+  catalog.services["cluster-0"] =
+      Service{.settings = {}, .endpoints = {endpoint}};
   const ViewSnapshotPtr view =
       BuildSnapshotSet(catalog, TranslateOptions{}, nullptr)
           ->For(Flavor::kEnvoy);

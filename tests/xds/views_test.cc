@@ -118,16 +118,17 @@ TEST(Views, PlacesThatRankAServiceAlikeShareItsAssignment) {
   const auto& elsewhere = set->View({Flavor::kEnvoy, {"r2", "z9"}})->Of(kEds);
   for (const char* name : {"zoned", "weighted"}) {
     EXPECT_EQ(z7.at(name).get(), z8.at(name).get()) << name;
-    EXPECT_EQ(PlaceSignature(Catalog().services.at(name), {"r1", "z7"}), "11");
+    EXPECT_EQ(PlaceSignature(*Catalog().services.at(name), {"r1", "z7"}), "11");
   }
   // Another region ranks them "elsewhere": the same assignment content
   // (all at one level) but a signature of its own.
-  EXPECT_EQ(PlaceSignature(Catalog().services.at("zoned"), {"r2", "z9"}), "22");
+  EXPECT_EQ(PlaceSignature(*Catalog().services.at("zoned"), {"r2", "z9"}),
+            "22");
   EXPECT_EQ(Decode(elsewhere.at("zoned")).endpoints_size(), 2);
   // A place inside z1 ranks differently from z7.
   const auto& z1 = set->View({Flavor::kEnvoy, kZ1})->Of(kEds);
   EXPECT_NE(z1.at("zoned").get(), z7.at("zoned").get());
-  EXPECT_EQ(PlaceSignature(Catalog().services.at("zoned"), kZ1), "01");
+  EXPECT_EQ(PlaceSignature(*Catalog().services.at("zoned"), kZ1), "01");
 }
 
 TEST(Views, ClustersListenersAndRoutesAreSharedByPlacesOfAFlavor) {

@@ -49,7 +49,7 @@ bool IsFolder(const std::filesystem::path& path) {
 size_t CountEndpoints(const ServiceMap& services) {
   size_t endpoints = 0;
   for (const auto& [name, service] : services) {
-    endpoints += service.endpoints.size();
+    endpoints += service->endpoints.size();
   }
   return endpoints;
 }

@@ -47,7 +47,10 @@ std::vector<std::string> AddServiceEntries(
   for (const KubeServicePort* port : ports) {
     const std::string name =
         ports.size() == 1 ? base : base + ":" + PortKey(*port);
-    Service& entry = (*out)[name];
+    Service entry;
+    if (auto it = out->find(name); it != out->end()) {
+      entry = *it->second;
+    }
     names.push_back(name);
     entry.settings.failover = failover;
     std::set<std::pair<std::string, uint32_t>> seen;
@@ -99,6 +102,7 @@ std::vector<std::string> AddServiceEntries(
         entry.endpoints.push_back(std::move(endpoint));
       }
     }
+    out->insert_or_assign(name, std::move(entry));
   }
   return names;
 }

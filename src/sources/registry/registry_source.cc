@@ -210,7 +210,9 @@ ServiceMap RegistrySource::Served() const {
   ServiceMap served;
   for (size_t i = 0; i < services_.size(); ++i) {
     if (tracked_[i].state.known()) {
-      served[services_[i]].endpoints = tracked_[i].state.endpoints();
+      served.emplace(
+          services_[i],
+          Service{.settings = {}, .endpoints = tracked_[i].state.endpoints()});
     }
   }
   return served;

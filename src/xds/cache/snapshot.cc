@@ -122,7 +122,7 @@ std::shared_ptr<const SharedMap> SnapshotSet::PeekEndpoints(
 }
 
 bool SnapshotSet::Unchanged(const SnapshotSet* before, const std::string& name,
-                            const Service& service) const {
+                            const SharedService& service) const {
   if (before == nullptr) {
     return false;
   }
@@ -149,14 +149,14 @@ std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::Flavored(
   for (const auto& entry : catalog_->services) {
     // Named references: lambdas cannot capture structured bindings (clang).
     const std::string& name = entry.first;
-    const Service& service = entry.second;
+    const Service& service = *entry.second;
     const std::string cluster =
         ClusterName(options_.cluster_name_template, name);
     if (!clusters.contains(cluster)) {  // the first service of a name wins
       clusters.emplace(
           cluster,
           Build(ResourceType::kCluster, cluster,
-                Unchanged(before.get(), name, service), old_clusters, [&] {
+                Unchanged(before.get(), name, entry.second), old_clusters, [&] {
                   return MakeCluster(cluster, service, options_.defaults);
                 }));
     }
@@ -194,7 +194,7 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
     for (const auto& entry : catalog_->services) {
       // Named references: lambdas cannot capture structured bindings (clang).
       const std::string& name = entry.first;
-      const Service& service = entry.second;
+      const Service& service = *entry.second;
       const std::string cluster =
           ClusterName(options_.cluster_name_template, name);
       if (map.contains(cluster)) {
@@ -203,7 +203,7 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
       map.emplace(
           cluster,
           Build(ResourceType::kEndpoint, cluster,
-                Unchanged(before.get(), name, service), MapOf(old), [&] {
+                Unchanged(before.get(), name, entry.second), MapOf(old), [&] {
                   return MakeLoadAssignment(
                       cluster, service, FailoverOf(service, options_.defaults),
                       nowhere, options_.defaults.local_percent);
@@ -221,7 +221,7 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
       old ? old : (before ? before->PeekEndpoints(nowhere) : nullptr);
   for (const auto& entry : catalog_->services) {
     const std::string& service_name = entry.first;
-    const Service& service = entry.second;
+    const Service& service = *entry.second;
     const FailoverPolicy policy = FailoverOf(service, options_.defaults);
     if (policy == FailoverPolicy::kFlat) {
       continue;
@@ -240,7 +240,7 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
       // Only this place's own previous map holds what this place saw.
       resource =
           Build(ResourceType::kEndpoint, cluster,
-                old && Unchanged(before.get(), service_name, service),
+                old && Unchanged(before.get(), service_name, entry.second),
                 MapOf(similar), [&] {
                   return MakeLoadAssignment(cluster, service, policy, place,
                                             options_.defaults.local_percent);

@@ -87,7 +87,7 @@ class SnapshotSet {
   // The previous generation's service of this name if it equals `service`:
   // its resources can be reused without translating it again.
   bool Unchanged(const SnapshotSet* before, const std::string& name,
-                 const Service& service) const;
+                 const SharedService& service) const;
   std::shared_ptr<const SnapshotSet> Previous() const;
 
   const std::shared_ptr<const CatalogSnapshot> catalog_;

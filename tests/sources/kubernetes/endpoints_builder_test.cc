@@ -63,7 +63,7 @@ TEST(EndpointsBuilder, HealthFromConditions) {
                     At("192.0.2.4", std::nullopt)})},
             config);
   ASSERT_TRUE(out.contains("echo.default"));
-  const auto& endpoints = out.at("echo.default").endpoints;
+  const auto& endpoints = out.at("echo.default")->endpoints;
   ASSERT_EQ(endpoints.size(), 3U);  // the not-ready one is left out
   EXPECT_EQ(endpoints[0].health, Health::kHealthy);
   EXPECT_EQ(endpoints[0].port, 8080U);
@@ -81,8 +81,8 @@ TEST(EndpointsBuilder, HealthFromConditions) {
       Build({MakeService("echo", {{"http", 80, "TCP"}})},
             {Slice("echo", {{"http", 8080, "TCP"}}, {At("192.0.2.3", false)})},
             config);
-  ASSERT_EQ(with_unhealthy.at("echo.default").endpoints.size(), 1U);
-  EXPECT_EQ(with_unhealthy.at("echo.default").endpoints[0].health,
+  ASSERT_EQ(with_unhealthy.at("echo.default")->endpoints.size(), 1U);
+  EXPECT_EQ(with_unhealthy.at("echo.default")->endpoints[0].health,
             Health::kUnhealthy);
 }
 
@@ -93,8 +93,8 @@ TEST(EndpointsBuilder, MultiPortServicesGetOneServicePerPort) {
       {Slice("api", {{"http", 8080, "TCP"}, {"", 9091, "TCP"}},
              {At("192.0.2.1", true)})});
   ASSERT_EQ(out.size(), 2U);
-  EXPECT_EQ(out.at("api.default:http").endpoints[0].port, 8080U);
-  EXPECT_EQ(out.at("api.default:9090").endpoints[0].port, 9091U);
+  EXPECT_EQ(out.at("api.default:http")->endpoints[0].port, 8080U);
+  EXPECT_EQ(out.at("api.default:9090")->endpoints[0].port, 9091U);
 }
 
 TEST(EndpointsBuilder, SelectionByTypeAndAnnotation) {
@@ -109,7 +109,7 @@ TEST(EndpointsBuilder, SelectionByTypeAndAnnotation) {
   EXPECT_EQ(all.size(), 2U);
   EXPECT_TRUE(all.contains("shown.default"));
   EXPECT_TRUE(all.contains("plain.default"));
-  EXPECT_TRUE(all.at("plain.default").endpoints.empty());
+  EXPECT_TRUE(all.at("plain.default")->endpoints.empty());
 
   KubernetesSourceConfig annotated;
   annotated.export_annotated_only = true;
@@ -135,17 +135,17 @@ TEST(EndpointsBuilder, FailoverAnnotationSetsThePolicyOfEveryPort) {
             {Slice("zoned", {{"http", 8080, "TCP"}, {"grpc", 9091, "TCP"}},
                    {At("192.0.2.1", true)})});
   ASSERT_EQ(out.size(), 6U);
-  EXPECT_EQ(out.at("zoned.default:http").settings.failover,
+  EXPECT_EQ(out.at("zoned.default:http")->settings.failover,
             FailoverPolicy::kZoneFailover);
-  EXPECT_EQ(out.at("zoned.default:grpc").settings.failover,
+  EXPECT_EQ(out.at("zoned.default:grpc")->settings.failover,
             FailoverPolicy::kZoneFailover);
-  EXPECT_EQ(out.at("zoned.default:http").endpoints.size(), 1U);
-  EXPECT_EQ(out.at("weighted.default").settings.failover,
+  EXPECT_EQ(out.at("zoned.default:http")->endpoints.size(), 1U);
+  EXPECT_EQ(out.at("weighted.default")->settings.failover,
             FailoverPolicy::kWeighted);
-  EXPECT_EQ(out.at("flat.default").settings.failover, FailoverPolicy::kFlat);
+  EXPECT_EQ(out.at("flat.default")->settings.failover, FailoverPolicy::kFlat);
   // Unknown values are ignored: the configured default applies.
-  EXPECT_FALSE(out.at("bogus.default").settings.failover.has_value());
-  EXPECT_FALSE(out.at("plain.default").settings.failover.has_value());
+  EXPECT_FALSE(out.at("bogus.default")->settings.failover.has_value());
+  EXPECT_FALSE(out.at("plain.default")->settings.failover.has_value());
 }
 
 TEST(EndpointsBuilder, IgnoresFqdnSlicesAndOtherNamespaces) {
@@ -157,7 +157,7 @@ TEST(EndpointsBuilder, IgnoresFqdnSlicesAndOtherNamespaces) {
   elsewhere.ns = "other";
   const ServiceMap out =
       Build({MakeService("echo", {{"http", 80, "TCP"}})}, {fqdn, elsewhere});
-  EXPECT_TRUE(out.at("echo.default").endpoints.empty());
+  EXPECT_TRUE(out.at("echo.default")->endpoints.empty());
 }
 
 }  // namespace
