@@ -9,9 +9,11 @@ import time
 import grpc
 import pytest
 
-from peers.util import endpoints, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+from peers.util import endpoints, http_get, wait_until
 from tls_support import (AdsStream, SecretFolder, cluster_names, credentials, fetch_clusters,
-                         tls_config)
+                         not_after, tls_config)
 
 # attache reads the files every second here (xds.tls.refresh), gRPC takes
 # what it published within another second; generous for slow machines.
@@ -29,6 +31,14 @@ def assert_refused(attache, creds):
     with pytest.raises(grpc.RpcError) as failure:
         fetch_clusters(attache.xds_address, f"refused-{time.monotonic_ns()}", creds)
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def tls_metrics(attache):
+    """{sample name: value} of the xds.tls samples of /metrics."""
+    status, text = http_get(attache.admin_url + "/metrics")
+    assert status == 200, text
+    return {s.name: s.value for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name.startswith("attache_xds_tls_")}
 
 
 def replace(source, target):
@@ -103,12 +113,16 @@ def test_new_client_ca_is_picked_up(pki, tls_attache, tmp_path):
 
 def test_a_broken_rotation_keeps_the_last_good_certificate(pki, tls_attache, tmp_path):
     ca1, ca2 = pki.ca("ca1"), pki.ca("ca2")
-    first, second = ca1.issue_server(), ca2.issue_server()
+    # Of different lifetimes, so that /metrics tells which one is served.
+    first, second = ca1.issue_server(), ca2.issue_server(days=60)
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     replace(first.cert, cert)
     replace(first.key, key)
     attache = tls_attache(tls_config(cert, key, refresh="1s"))
     assert connects(attache, credentials(ca1.cert))
+    assert tls_metrics(attache) == {
+        "attache_xds_tls_certificate_expiry_timestamp_seconds": not_after(first.cert),
+        "attache_xds_tls_refused_reloads_total": 0}
 
     # Half a rotation: the new key next to the old certificate.
     replace(second.key, key)
@@ -129,6 +143,10 @@ def test_a_broken_rotation_keeps_the_last_good_certificate(pki, tls_attache, tmp
     # Each problem is reported once, not at every refresh.
     log = attache.log()
     assert log.count(mismatch) == 1 and log.count(broken) == 1, log
+    # Counted as they were logged; the expiry is still the served one's.
+    assert tls_metrics(attache) == {
+        "attache_xds_tls_certificate_expiry_timestamp_seconds": not_after(first.cert),
+        "attache_xds_tls_refused_reloads_total": 2}
 
     # The rotation completes: the new pair is served.
     replace(second.cert, cert)
@@ -136,3 +154,5 @@ def test_a_broken_rotation_keeps_the_last_good_certificate(pki, tls_attache, tmp
                interval=0.2, what="a client trusting only CA 2 to connect")
     assert_refused(attache, credentials(ca1.cert))
     assert "BEGIN" not in attache.log()
+    assert (tls_metrics(attache)["attache_xds_tls_certificate_expiry_timestamp_seconds"]
+            == not_after(second.cert))

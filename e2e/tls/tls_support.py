@@ -12,6 +12,7 @@ import os
 import pathlib
 import queue
 import secrets
+import calendar
 import subprocess
 import threading
 import time
@@ -22,6 +23,13 @@ def openssl(*args):
     if result.returncode != 0:
         raise RuntimeError(f"openssl {' '.join(args)} failed ({result.returncode}): "
                            f"{result.stderr.strip()}")
+    return result.stdout
+
+
+def not_after(cert):
+    """The certificate's notAfter as unix time."""
+    text = openssl("x509", "-enddate", "-noout", "-in", str(cert)).strip()
+    return calendar.timegm(time.strptime(text.removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z"))
 
 
 def _new_key(path):
@@ -57,7 +65,7 @@ class Ca:
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                  "-out", str(self.cert))
 
-    def _issue(self, name, subject, extensions):
+    def _issue(self, name, subject, extensions, days=30):
         cert = self.folder / f"{name}.crt"
         key = self.folder / f"{name}.key"
         csr = self.folder / f"{name}.csr"
@@ -68,20 +76,20 @@ class Ca:
             ext.write_text("".join(line + "\n" for line in extensions))
             openssl("x509", "-req", "-in", str(csr), "-CA", str(self.cert),
                      "-CAkey", str(self.key), "-set_serial", "0x" + secrets.token_hex(16),
-                     "-sha256", "-days", "30", "-extfile", str(ext), "-out", str(cert))
+                     "-sha256", "-days", str(days), "-extfile", str(ext), "-out", str(cert))
         finally:
             csr.unlink(missing_ok=True)
             ext.unlink(missing_ok=True)
         return Leaf(self, cert, key)
 
-    def issue_server(self, name="server"):
+    def issue_server(self, name="server", days=30):
         """For attache: SAN IP:127.0.0.1 and DNS:localhost, serverAuth."""
         return self._issue(f"{self.name}-{name}", f"/CN={name}", [
             "basicConstraints=critical,CA:FALSE",
             "keyUsage=critical,digitalSignature",
             "extendedKeyUsage=serverAuth",
             "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ])
+        ], days)
 
     def issue_client(self, name="client"):
         """For a proxy or a gRPC client: clientAuth."""

@@ -140,7 +140,7 @@ int Serve(const Config& config, const ServeOptions& options) {
       .views = [&xds] { return xds.registry().ViewsJson(); },
       .metrics =
           [&catalog, &xds] {
-            auto extra = StatusMetrics(catalog, xds.registry());
+            auto extra = StatusMetrics(catalog, xds.registry(), xds.tls());
             for (auto& family : ProcessMetrics()) {
               extra.push_back(std::move(family));
             }

@@ -9,7 +9,8 @@
 namespace attache {
 
 std::vector<prometheus::MetricFamily> StatusMetrics(
-    const Catalog& catalog, const StreamRegistry& registry) {
+    const Catalog& catalog, const StreamRegistry& registry,
+    const TlsCredentials* tls) {
   auto up = GaugeFamily(
       "attache_source_up",
       "1 when the source's last attempt reached its origin, else 0.");
@@ -74,6 +75,22 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
   for (auto* family : {&up, &last_sync, &staleness, &updates, &errors,
                        &endpoints, &services, &generation, &clients}) {
     out.push_back(std::move(*family));
+  }
+  if (tls != nullptr) {
+    const TlsCredentials::Status status = tls->status();
+    auto expiry = GaugeFamily(
+        "attache_xds_tls_certificate_expiry_timestamp_seconds",
+        "When the certificate served on the xDS port expires (unix time).");
+    AddSample(&expiry, {},
+              std::chrono::duration<double>(status.not_after.time_since_epoch())
+                  .count());
+    auto refused = CounterFamily(
+        "attache_xds_tls_refused_reloads_total",
+        "Rotations of the xds.tls files refused as unusable (each distinct "
+        "problem once); the last good certificate keeps serving.");
+    AddSample(&refused, {}, static_cast<double>(status.refused));
+    out.push_back(std::move(expiry));
+    out.push_back(std::move(refused));
   }
   return out;
 }

@@ -90,14 +90,30 @@ TEST_F(TlsCredentialsTest, PublishesOnlyGoodChanges) {
   Write("tls.crt", third.cert_pem);
   EXPECT_TRUE(credentials.Reload());
 
+  EXPECT_EQ(credentials.status().refused, 1U);
+
   // Broken or missing files are never published.
+  const auto served_until = credentials.status().not_after;
   Write("tls.crt", "garbage");
   EXPECT_FALSE(credentials.Reload());
+  EXPECT_FALSE(credentials.Reload());  // the same problem counts once
   fs::remove(folder_ / "tls.crt");
   EXPECT_FALSE(credentials.Reload());
+  EXPECT_EQ(credentials.status().refused, 3U);
+  EXPECT_EQ(credentials.status().not_after, served_until);
   // Back to what is being served: nothing to publish.
   Write("tls.crt", third.cert_pem);
   EXPECT_FALSE(credentials.Reload());
+
+  // The expiry reported is the served certificate's.
+  const test_pem::KeyAndCert longer = test_pem::Make("server 4", &ca_, 30);
+  Install(longer);
+  EXPECT_TRUE(credentials.Reload());
+  const auto days = std::chrono::duration_cast<std::chrono::hours>(
+                        credentials.status().not_after - served_until)
+                        .count() /
+                    24;
+  EXPECT_EQ(days, 29);
 
   // A new client CA alone.
   const test_pem::KeyAndCert other_ca = test_pem::Make("other ca");

@@ -94,6 +94,7 @@ TlsCredentials::TlsCredentials(XdsTlsConfig config)
   current_ = ReadTlsFiles(config_);
   const TlsMaterial material = CheckTlsFiles(config_, current_);
   current_since_ = std::chrono::system_clock::now();
+  current_not_after_ = material.not_after;
   identity_fd_ = CreateMemoryFile(kIdentityName, material.identity_pem);
   if (!config_.client_ca.empty()) {
     client_ca_fd_ = CreateMemoryFile(kClientCaName, material.client_ca_pem);
@@ -146,6 +147,11 @@ std::string TlsCredentials::Describe() const {
 
 void TlsCredentials::StartWatching() {
   watcher_ = std::thread([this] { Watch(); });
+}
+
+TlsCredentials::Status TlsCredentials::status() const {
+  std::lock_guard lock(reload_mu_);
+  return {.not_after = current_not_after_, .refused = refused_};
 }
 
 bool TlsCredentials::Reload() {
@@ -201,6 +207,7 @@ TlsCredentials::ReloadResult TlsCredentials::TryReload(bool report) {
           "{}",
           problem, FormatUtc(current_since_));
       reported_problem_ = problem;
+      ++refused_;
     }
     return ReloadResult::kProblem;
   }
@@ -223,6 +230,7 @@ void TlsCredentials::Publish(const TlsFiles& files,
   current_since_ = std::chrono::system_clock::now();
   reported_problem_.clear();
   if (identity_changed) {
+    current_not_after_ = material.not_after;
     spdlog::info(
         "xDS TLS: loaded the new certificate in {} (valid until {}) for new "
         "connections",

@@ -46,6 +46,15 @@ class TlsCredentials {
   // when something new was published.
   bool Reload();
 
+  // For /metrics: when the certificate being served expires, and how many
+  // bad rotations were refused (each distinct problem counted once, as it is
+  // logged once).
+  struct Status {
+    std::chrono::system_clock::time_point not_after;
+    uint64_t refused = 0;
+  };
+  Status status() const;
+
  private:
   enum class ReloadResult { kUnchanged, kPublished, kProblem };
   void Watch();
@@ -60,10 +69,12 @@ class TlsCredentials {
   int client_ca_fd_ = -1;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
 
-  std::mutex reload_mu_;  // one Reload at a time
-  TlsFiles current_;      // as last published
+  mutable std::mutex reload_mu_;  // one Reload at a time
+  TlsFiles current_;              // as last published
   std::chrono::system_clock::time_point current_since_;
+  std::chrono::system_clock::time_point current_not_after_;
   std::string reported_problem_;  // the last problem logged, to log it once
+  uint64_t refused_ = 0;
 
   std::mutex mu_;
   std::condition_variable wake_;

@@ -34,6 +34,8 @@ class XdsServer {
   void Shutdown(std::chrono::milliseconds grace);
 
   StreamRegistry& registry() { return registry_; }
+  // The TLS files being followed; null without xds.tls (or before Start).
+  const TlsCredentials* tls() const { return tls_.get(); }
 
  private:
   class Service;
