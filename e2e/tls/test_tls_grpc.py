@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from peers.grpc_peers import XdsClient, clients_of_node
-from peers.util import wait_until
+from peers.util import http_get, wait_until
 from tls_support import credentials, fetch_clusters, tls_config
 
 
@@ -43,6 +43,48 @@ def test_mtls_needs_a_client_certificate_from_the_ca(pki, tls_attache):
     # The client does not trust attache's certificate.
     details = refused(attache, credentials(other.cert, ca.issue_client("grpc2")))
     assert "CERTIFICATE_VERIFY_FAILED" in details or "handshake" in details.lower(), details
+
+
+def refused_clients(attache):
+    status, text = http_get(attache.admin_url + "/metrics")
+    assert status == 200, text
+    samples = [line for line in text.splitlines()
+               if line.startswith("attache_xds_tls_refused_clients_total ")]
+    assert len(samples) == 1, text
+    return float(samples[0].split()[1])
+
+
+def test_client_names_admit_only_the_listed_identities(pki, tls_attache):
+    """A CA shared with other workloads: only certificates that carry a
+    listed name (URI or DNS SAN, exact or by prefix, or the CN) get in."""
+    ca = pki.ca("ca")
+    server = ca.issue_server()
+    attache = tls_attache(tls_config(
+        server.cert, server.key, ca.cert,
+        client_names=["spiffe://mesh.test/ns/edge/*", "envoy.mesh.test", "legacy-proxy"]))
+    admitted = {
+        "spiffe prefix": ca.issue_client("a", ["URI:spiffe://mesh.test/ns/edge/sa/envoy"]),
+        "dns": ca.issue_client("b", ["DNS:envoy.mesh.test"]),
+        "common name": ca.issue_client("legacy-proxy"),
+    }
+    for what, client in admitted.items():
+        assert fetch_clusters(attache.xds_address, node(),
+                              credentials(ca.cert, client)) == ["echo"], what
+    assert refused_clients(attache) == 0
+    strangers = [
+        ca.issue_client("c", ["URI:spiffe://mesh.test/ns/batch/sa/worker"]),
+        ca.issue_client("d", ["DNS:envoy.mesh.test.evil"]),
+        ca.issue_client("other-proxy"),
+    ]
+    for client in strangers:
+        refused(attache, credentials(ca.cert, client))
+    assert refused_clients(attache) == 3
+    log = attache.log()
+    assert ("xDS TLS: refused a client certificate: none of its names "
+            '("spiffe://mesh.test/ns/batch/sa/worker", "c") is in xds.tls.client_names') in log, log
+    # Refusals leave the admitted ones served.
+    assert fetch_clusters(attache.xds_address, node(),
+                          credentials(ca.cert, admitted["dns"])) == ["echo"]
 
 
 def test_server_tls_only(pki, tls_attache):

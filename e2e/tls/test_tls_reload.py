@@ -122,7 +122,8 @@ def test_a_broken_rotation_keeps_the_last_good_certificate(pki, tls_attache, tmp
     assert connects(attache, credentials(ca1.cert))
     assert tls_metrics(attache) == {
         "attache_xds_tls_certificate_expiry_timestamp_seconds": not_after(first.cert),
-        "attache_xds_tls_refused_reloads_total": 0}
+        "attache_xds_tls_refused_reloads_total": 0,
+        "attache_xds_tls_refused_clients_total": 0}
 
     # Half a rotation: the new key next to the old certificate.
     replace(second.key, key)
@@ -146,7 +147,8 @@ def test_a_broken_rotation_keeps_the_last_good_certificate(pki, tls_attache, tmp
     # Counted as they were logged; the expiry is still the served one's.
     assert tls_metrics(attache) == {
         "attache_xds_tls_certificate_expiry_timestamp_seconds": not_after(first.cert),
-        "attache_xds_tls_refused_reloads_total": 2}
+        "attache_xds_tls_refused_reloads_total": 2,
+        "attache_xds_tls_refused_clients_total": 0}
 
     # The rotation completes: the new pair is served.
     replace(second.cert, cert)

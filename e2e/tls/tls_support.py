@@ -91,13 +91,17 @@ class Ca:
             "subjectAltName=IP:127.0.0.1,DNS:localhost",
         ], days)
 
-    def issue_client(self, name="client"):
-        """For a proxy or a gRPC client: clientAuth."""
-        return self._issue(f"{self.name}-{name}", f"/CN={name}", [
+    def issue_client(self, name="client", sans=()):
+        """For a proxy or a gRPC client: clientAuth, CN=name, and the
+        subject alternative names `sans` ("URI:spiffe://...", "DNS:...")."""
+        extensions = [
             "basicConstraints=critical,CA:FALSE",
             "keyUsage=critical,digitalSignature",
             "extendedKeyUsage=clientAuth",
-        ])
+        ]
+        if sans:
+            extensions.append("subjectAltName=" + ",".join(sans))
+        return self._issue(f"{self.name}-{name}", f"/CN={name}", extensions)
 
 
 class Pki:
@@ -148,12 +152,14 @@ class SecretFolder:
             (self.folder / old).rmdir()
 
 
-def tls_config(cert, key, client_ca=None, refresh=None):
+def tls_config(cert, key, client_ca=None, refresh=None, client_names=None):
     """An xds.tls mapping for attache's config; paths as given (absolute, or
     relative to the config file's folder)."""
     tls = {"cert": str(cert), "key": str(key)}
     if client_ca is not None:
         tls["client_ca"] = str(client_ca)
+    if client_names is not None:
+        tls["client_names"] = list(client_names)
     if refresh is not None:
         tls["refresh"] = refresh
     return tls

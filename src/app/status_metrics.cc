@@ -89,8 +89,15 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
         "Rotations of the xds.tls files refused as unusable (each distinct "
         "problem once); the last good certificate keeps serving.");
     AddSample(&refused, {}, static_cast<double>(status.refused));
+    auto refused_clients = CounterFamily(
+        "attache_xds_tls_refused_clients_total",
+        "Client certificates signed by the client CA but refused because "
+        "none of their names is in xds.tls.client_names.");
+    AddSample(&refused_clients, {},
+              static_cast<double>(status.refused_clients));
     out.push_back(std::move(expiry));
     out.push_back(std::move(refused));
+    out.push_back(std::move(refused_clients));
   }
   return out;
 }

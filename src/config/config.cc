@@ -179,7 +179,8 @@ RegistrySourceConfig ParseRegistrySource(const YAML::Node& node,
 
 XdsTlsConfig ParseXdsTls(const YAML::Node& node, const YamlPath& where,
                          const std::filesystem::path& base) {
-  ExpectMap(node, where, {"cert", "key", "client_ca", "refresh"});
+  ExpectMap(node, where,
+            {"cert", "key", "client_ca", "client_names", "refresh"});
   const auto path = [&](std::string_view key,
                         bool required) -> std::filesystem::path {
     auto text = required ? std::optional(RequiredString(node, key, where))
@@ -197,6 +198,22 @@ XdsTlsConfig ParseXdsTls(const YAML::Node& node, const YamlPath& where,
   tls.cert = path("cert", true);
   tls.key = path("key", true);
   tls.client_ca = path("client_ca", false);
+  tls.client_names = StringList(node, "client_names", where);
+  for (size_t i = 0; i < tls.client_names.size(); ++i) {
+    const std::string& name = tls.client_names[i];
+    if (name.find('*') < name.size() - 1) {
+      where.Key("client_names")
+          .Index(i)
+          .Fail("'*' may only end a name (a prefix match), got \"" + name +
+                "\"");
+    }
+  }
+  if (!tls.client_names.empty() && tls.client_ca.empty()) {
+    where.Key("client_names")
+        .Fail(
+            "needs client_ca: names are checked on client certificates, "
+            "which are only asked for with client_ca");
+  }
   tls.refresh = OptionalDuration(node, "refresh", where, milliseconds(1'000),
                                  milliseconds(3'600'000))
                     .value_or(tls.refresh);

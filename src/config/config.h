@@ -24,6 +24,10 @@ struct XdsTlsConfig {
   std::filesystem::path cert;       // the server's certificate chain (PEM)
   std::filesystem::path key;        // its private key (PEM)
   std::filesystem::path client_ca;  // set: clients need a certificate it signed
+  // Set: a client certificate must also carry one of these names (a URI or
+  // DNS subject alternative name, or the subject's common name). An entry
+  // ending in '*' matches every name that starts with what precedes it.
+  std::vector<std::string> client_names;
   // How often the files are read again to pick up a new certificate.
   std::chrono::milliseconds refresh{5'000};
 

@@ -63,6 +63,26 @@ TEST(ConfigTls, ClientCaAndRefreshAreOptional) {
             std::chrono::hours(1));
 }
 
+TEST(ConfigTls, ClientNamesNeedAClientCaAndEndOnlyInAStar) {
+  EXPECT_EQ(ParseTls("{cert: a.crt, key: a.key, client_ca: ca.crt, "
+                     "client_names: [envoy.mesh, \"spiffe://mesh/ns/a/*\"]}")
+                .client_names,
+            (std::vector<std::string>{"envoy.mesh", "spiffe://mesh/ns/a/*"}));
+  EXPECT_TRUE(ParseTls("{cert: a.crt, key: a.key}").client_names.empty());
+  EXPECT_EQ(ParseError("{cert: a.crt, key: a.key, client_names: [envoy]}"),
+            "/etc/attache.yaml: xds.tls.client_names: needs client_ca: names "
+            "are checked on client certificates, which are only asked for "
+            "with client_ca");
+  EXPECT_EQ(ParseError("{cert: a.crt, key: a.key, client_ca: ca.crt, "
+                       "client_names: [a, \"spiffe://*/envoy\"]}"),
+            "/etc/attache.yaml: xds.tls.client_names[1]: '*' may only end a "
+            "name (a prefix match), got \"spiffe://*/envoy\"");
+  EXPECT_EQ(ParseError("{cert: a.crt, key: a.key, client_ca: ca.crt, "
+                       "client_names: [\"\"]}"),
+            "/etc/attache.yaml: xds.tls.client_names[0]: must be a non-empty "
+            "string");
+}
+
 TEST(ConfigTls, KeyErrorsNameFileKeyAndProblem) {
   EXPECT_EQ(ParseError("{key: a.key}"),
             "/etc/attache.yaml: xds.tls.cert: required key is missing");
@@ -74,7 +94,7 @@ TEST(ConfigTls, KeyErrorsNameFileKeyAndProblem) {
             "/etc/attache.yaml: xds.tls.client_ca: must not be empty");
   EXPECT_EQ(ParseError("{cert: a.crt, key: a.key, ca: ca.crt}"),
             "/etc/attache.yaml: xds.tls.ca: unknown key (expected one of: "
-            "cert, key, client_ca, refresh)");
+            "cert, key, client_ca, client_names, refresh)");
   EXPECT_EQ(ParseError("{cert: [a.crt], key: a.key}"),
             "/etc/attache.yaml: xds.tls.cert: must be a string, got a list");
   EXPECT_EQ(ParseError("{cert: a.crt, key: a.key, refresh: 500ms}"),

@@ -13,6 +13,7 @@
 
 #include "util/duration.h"
 #include "util/time_format.h"
+#include "xds/server/client_name_verifier.h"
 
 namespace attache {
 namespace {
@@ -112,6 +113,11 @@ TlsCredentials::TlsCredentials(XdsTlsConfig config)
     options.watch_root_certs();
     options.set_cert_request_type(
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    if (!config_.client_names.empty()) {
+      options.set_certificate_verifier(
+          grpc::experimental::ExternalCertificateVerifier::Create<
+              ClientNameVerifier>(config_.client_names, refused_clients_));
+    }
   } else {
     options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   }
@@ -151,7 +157,9 @@ void TlsCredentials::StartWatching() {
 
 TlsCredentials::Status TlsCredentials::status() const {
   std::lock_guard lock(reload_mu_);
-  return {.not_after = current_not_after_, .refused = refused_};
+  return {.not_after = current_not_after_,
+          .refused = refused_,
+          .refused_clients = refused_clients_->load()};
 }
 
 bool TlsCredentials::Reload() {

@@ -2,6 +2,7 @@
 
 #include <grpcpp/security/server_credentials.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -52,6 +53,8 @@ class TlsCredentials {
   struct Status {
     std::chrono::system_clock::time_point not_after;
     uint64_t refused = 0;
+    // Client certificates turned away by xds.tls.client_names.
+    uint64_t refused_clients = 0;
   };
   Status status() const;
 
@@ -75,6 +78,8 @@ class TlsCredentials {
   std::chrono::system_clock::time_point current_not_after_;
   std::string reported_problem_;  // the last problem logged, to log it once
   uint64_t refused_ = 0;
+  const std::shared_ptr<std::atomic<uint64_t>> refused_clients_ =
+      std::make_shared<std::atomic<uint64_t>>(0);
 
   std::mutex mu_;
   std::condition_variable wake_;
