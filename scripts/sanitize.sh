@@ -11,6 +11,6 @@ for sanitizer in address,undefined thread; do
   # TSan: the suppressions of the end-to-end runs (Debian's gRPC is not
   # instrumented; see scripts/sanitizers/tsan.supp).
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/scripts/sanitizers/tsan.supp" \
+  TSAN_OPTIONS="halt_on_error=1:suppressions=$PWD/scripts/sanitizers/tsan.supp:history_size=7" \
     "$dir/attache_tests" --gtest_brief=1
 done

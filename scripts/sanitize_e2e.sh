@@ -38,7 +38,7 @@ run() {  # run <build dir> <-k expression> <suites...>
   local status=0
   ASAN_OPTIONS="log_path=$reports/asan:halt_on_error=1" \
   UBSAN_OPTIONS="log_path=$reports/ubsan:halt_on_error=1:print_stacktrace=1" \
-  TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$PWD/scripts/sanitizers/tsan.supp" \
+  TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$PWD/scripts/sanitizers/tsan.supp:history_size=7" \
   ATTACHE_BIN="$PWD/$dir/attache" ATTACHE_BUILD_DIR="$PWD/$BUILD" PATH="$VENV/bin:$PATH" \
     "$VENV/bin/python" -m pytest "$@" -q -k "$skip" -p no:cacheprovider || status=$?
   if compgen -G "$reports/*" >/dev/null; then
