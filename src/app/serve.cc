@@ -1,6 +1,8 @@
 #include "app/serve.h"
 
 #include <absl/synchronization/mutex.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -77,17 +79,15 @@ void WritePortsFile(const std::filesystem::path& file, int xds, int admin) {
 
 // The sources /readyz waits for, named, or empty when there are none.
 std::string NotReadySources(const Catalog& catalog, bool require_synced) {
-  std::string names;
-  for (const auto& [name, status] : catalog.Sources()) {
-    if (require_synced ? !status.synced_once : !status.attempted) {
-      names += (names.empty() ? "" : ", ") + name;
-    }
+  const std::vector<std::string> waiting =
+      catalog.NotYet(require_synced ? Catalog::Readiness::kSynced
+                                    : Catalog::Readiness::kAttempted);
+  if (waiting.empty()) {
+    return "";
   }
-  if (names.empty()) {
-    return names;
-  }
-  return (require_synced ? "not synced yet: " : "first attempt not done: ") +
-         names;
+  return fmt::format(
+      "{}: {}", require_synced ? "not synced yet" : "first attempt not done",
+      fmt::join(waiting, ", "));
 }
 
 }  // namespace

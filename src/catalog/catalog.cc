@@ -217,24 +217,16 @@ std::shared_ptr<const CatalogSnapshot> Catalog::Current() const {
   return current_;
 }
 
-bool Catalog::AllSynced() const {
+std::vector<std::string> Catalog::NotYet(Readiness readiness) const {
   std::lock_guard lock(mu_);
+  std::vector<std::string> names;
   for (const auto& [name, status] : status_) {
-    if (!status.synced_once) {
-      return false;
+    if (readiness == Readiness::kSynced ? !status.synced_once
+                                        : !status.attempted) {
+      names.push_back(name);
     }
   }
-  return true;
-}
-
-bool Catalog::AllAttempted() const {
-  std::lock_guard lock(mu_);
-  for (const auto& [name, status] : status_) {
-    if (!status.attempted) {
-      return false;
-    }
-  }
-  return true;
+  return names;
 }
 
 std::map<std::string, SourceStatus> Catalog::Sources() const {

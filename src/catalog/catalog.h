@@ -63,10 +63,13 @@ class Catalog {
       const std::map<std::string, std::chrono::milliseconds>& max_staleness);
 
   std::shared_ptr<const CatalogSnapshot> Current() const;
-  // True once every source has reported at least once.
-  bool AllSynced() const;
-  // True once every source synced or failed its first attempt.
-  bool AllAttempted() const;
+  // kSynced: the source has reported at least once; kAttempted: it synced or
+  // failed its first attempt.
+  enum class Readiness { kSynced, kAttempted };
+  // The sources not there yet, by name.
+  std::vector<std::string> NotYet(Readiness readiness) const;
+  bool AllSynced() const { return NotYet(Readiness::kSynced).empty(); }
+  bool AllAttempted() const { return NotYet(Readiness::kAttempted).empty(); }
   std::map<std::string, SourceStatus> Sources() const;
   void SetChangeListener(ChangeListener listener);
 
