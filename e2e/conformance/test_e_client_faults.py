@@ -27,6 +27,7 @@ from support import catalog, endpoint_ports, endpoints
 
 CACHE = pathlib.Path(os.environ.get("ATTACHE_CACHE", os.path.expanduser("~/.cache/attache")))
 XDSLOAD = CACHE / "bin" / "xdsload"
+SANITIZED = bool(os.environ.get("ATTACHE_SANITIZED"))  # set by scripts/sanitize_e2e.sh
 
 # attache's limits (src/xds/server/stream_types.h, docs/reliability.md); the
 # tests probe just past them.
@@ -93,8 +94,12 @@ def test_e3_nack_loop_is_not_answered_with_the_same_bytes(attache_factory, xds):
     assert sent[0] > 1000, f"the client sent only {sent[0]} NACKs"
     # The witness moved, but the nacker does not subscribe to it: nothing new.
     assert got == [], f"attache answered repeated NACKs: {[r.nonce for r in got]}"
-    assert cpu < 0.6 * wall, (
-        f"attache used {cpu:.2f} s CPU in {wall:.2f} s answering {sent[0]} NACKs")
+    # Most of this CPU is gRPC's per-message work (about 70 us a request), so
+    # the bound is for an optimised build; a sanitizer build of attache's own
+    # code is slower by a factor the bound cannot know.
+    if not SANITIZED:
+        assert cpu < 0.6 * wall, (
+            f"attache used {cpu:.2f} s CPU in {wall:.2f} s answering {sent[0]} NACKs")
     follower.assert_prompt("another client NACKed in a loop")
     # One NACK per rejected response, not per repeated request.
     state = client_of(attache, "nacker")["types"]

@@ -141,6 +141,35 @@ TEST_F(FileSourceFolderTest, ABrokenEditKeepsThatFilesLastGoodContent) {
   source.Stop();
 }
 
+TEST_F(FileSourceFolderTest, AFileIsReadWhenItsWriterClosesItNotBefore) {
+  Write("a.yaml", HostFile("web", "10.0.0.1", 80));
+  Write("b.yaml", HostFile("db", "10.0.1.1", 5432));
+  FileSource source(kSource, {folder_}, &catalog_);
+  source.LoadInitial();
+  source.Start();
+
+  // Written in place, and only half of it so far.
+  const std::string edit = HostFile("web", "10.0.0.9", 80);
+  std::ofstream in_place(folder_ / "a.yaml", std::ios::trunc);
+  in_place << edit.substr(0, edit.size() / 2) << std::flush;
+  // Once the other file's edit shows, the watcher has handled every event
+  // before it: a read of the half-written file would have been rejected.
+  Write("b.yaml", HostFile("db", "10.0.1.2", 5432));
+  EXPECT_TRUE(Eventually([](const ServiceMap& services) {
+    return services.at("db")->endpoints.at(0).address == "10.0.1.2";
+  }));
+  EXPECT_EQ(source.rejected(), 0U);
+  EXPECT_EQ(Services().at("web")->endpoints.at(0).address, "10.0.0.1");
+
+  in_place << edit.substr(edit.size() / 2);
+  in_place.close();
+  EXPECT_TRUE(Eventually([](const ServiceMap& services) {
+    return services.at("web")->endpoints.at(0).address == "10.0.0.9";
+  }));
+  EXPECT_EQ(source.rejected(), 0U);
+  source.Stop();
+}
+
 TEST_F(FileSourceFolderTest, ManyEditsInARowAreAllSeen) {
   // A folder that is never quiet must still be read (at most every 50 ms).
   Write("a.yaml", HostFile("web", "10.0.0.1", 1));

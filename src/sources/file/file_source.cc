@@ -178,10 +178,12 @@ void FileSource::Start() {
     folder = path_.parent_path().empty() ? std::string(".")
                                          : path_.parent_path().string();
   }
+  // No IN_MODIFY: a file is read once its writer closes it, not half
+  // written, and a file that stays open for appending (attache's own log next
+  // to its host file) does not wake the watcher on every line.
   if (inotify_add_watch(inotify_fd_, folder.c_str(),
                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
-                            IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB) <
-      0) {
+                            IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
     throw std::runtime_error("cannot watch " + folder + ": " + ErrnoMessage());
   }
   thread_ = std::thread([this] { Watch(); });
