@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -62,6 +63,27 @@ class FileSourceFolderTest : public ::testing::Test {
     return false;
   }
 
+  // web in a.yaml and db in b.yaml, loaded and watched.
+  std::unique_ptr<FileSource> WatchWebAndDb() {
+    Write("a.yaml", HostFile("web", "10.0.0.1", 80));
+    Write("b.yaml", HostFile("db", "10.0.1.1", 5432));
+    auto source = std::make_unique<FileSource>(
+        kSource, FileSourceConfig{folder_}, &catalog_);
+    source->LoadInitial();
+    source->Start();
+    return source;
+  }
+
+  // Moves db in b.yaml and waits until that shows: the watcher has then
+  // handled every event before the edit, too.
+  bool MoveDbAndWait() {
+    Write("b.yaml", HostFile("db", "10.0.1.2", 5432));
+    return Eventually([](const ServiceMap& services) {
+      return services.contains("db") &&
+             services.at("db")->endpoints.at(0).address == "10.0.1.2";
+    });
+  }
+
   fs::path folder_;
   Catalog catalog_{{kSource}};
   std::shared_ptr<const CatalogSnapshot> snapshot_;
@@ -97,11 +119,7 @@ TEST_F(FileSourceFolderTest, ABadFileAtStartupNamesTheFile) {
 }
 
 TEST_F(FileSourceFolderTest, FollowsEditsAdditionsAndRemovalsOfFiles) {
-  Write("a.yaml", HostFile("web", "10.0.0.1", 80));
-  Write("b.yaml", HostFile("db", "10.0.1.1", 5432));
-  FileSource source(kSource, {folder_}, &catalog_);
-  source.LoadInitial();
-  source.Start();
+  const auto source = WatchWebAndDb();
 
   Write("a.yaml", HostFile("web", "10.0.0.1", 80, "unhealthy"));
   EXPECT_TRUE(Eventually([](const ServiceMap& services) {
@@ -117,36 +135,24 @@ TEST_F(FileSourceFolderTest, FollowsEditsAdditionsAndRemovalsOfFiles) {
   EXPECT_TRUE(Eventually(
       [](const ServiceMap& services) { return !services.contains("db"); }));
   EXPECT_TRUE(Services().contains("web"));
-  source.Stop();
+  source->Stop();
 }
 
 TEST_F(FileSourceFolderTest, ABrokenEditKeepsThatFilesLastGoodContent) {
-  Write("a.yaml", HostFile("web", "10.0.0.1", 80));
-  Write("b.yaml", HostFile("db", "10.0.1.1", 5432));
-  FileSource source(kSource, {folder_}, &catalog_);
-  source.LoadInitial();
-  source.Start();
+  const auto source = WatchWebAndDb();
 
   Write("a.yaml", "services:\n  web: [not, a, service]\n");
   // The broken file is rejected, then a good edit of the other file lands:
   // once it shows, the broken one has been read too.
-  Write("b.yaml", HostFile("db", "10.0.1.2", 5432));
-  EXPECT_TRUE(Eventually([](const ServiceMap& services) {
-    return services.contains("db") &&
-           services.at("db")->endpoints.at(0).address == "10.0.1.2";
-  }));
-  EXPECT_GE(source.rejected(), 1U);
+  EXPECT_TRUE(MoveDbAndWait());
+  EXPECT_GE(source->rejected(), 1U);
   ASSERT_TRUE(Services().contains("web"));
   EXPECT_EQ(Services().at("web")->endpoints.at(0).address, "10.0.0.1");
-  source.Stop();
+  source->Stop();
 }
 
 TEST_F(FileSourceFolderTest, AFileIsReadWhenItsWriterClosesItNotBefore) {
-  Write("a.yaml", HostFile("web", "10.0.0.1", 80));
-  Write("b.yaml", HostFile("db", "10.0.1.1", 5432));
-  FileSource source(kSource, {folder_}, &catalog_);
-  source.LoadInitial();
-  source.Start();
+  const auto source = WatchWebAndDb();
 
   // Written in place, and only half of it so far.
   const std::string edit = HostFile("web", "10.0.0.9", 80);
@@ -154,11 +160,8 @@ TEST_F(FileSourceFolderTest, AFileIsReadWhenItsWriterClosesItNotBefore) {
   in_place << edit.substr(0, edit.size() / 2) << std::flush;
   // Once the other file's edit shows, the watcher has handled every event
   // before it: a read of the half-written file would have been rejected.
-  Write("b.yaml", HostFile("db", "10.0.1.2", 5432));
-  EXPECT_TRUE(Eventually([](const ServiceMap& services) {
-    return services.at("db")->endpoints.at(0).address == "10.0.1.2";
-  }));
-  EXPECT_EQ(source.rejected(), 0U);
+  EXPECT_TRUE(MoveDbAndWait());
+  EXPECT_EQ(source->rejected(), 0U);
   EXPECT_EQ(Services().at("web")->endpoints.at(0).address, "10.0.0.1");
 
   in_place << edit.substr(edit.size() / 2);
@@ -166,8 +169,8 @@ TEST_F(FileSourceFolderTest, AFileIsReadWhenItsWriterClosesItNotBefore) {
   EXPECT_TRUE(Eventually([](const ServiceMap& services) {
     return services.at("web")->endpoints.at(0).address == "10.0.0.9";
   }));
-  EXPECT_EQ(source.rejected(), 0U);
-  source.Stop();
+  EXPECT_EQ(source->rejected(), 0U);
+  source->Stop();
 }
 
 TEST_F(FileSourceFolderTest, ManyEditsInARowAreAllSeen) {
