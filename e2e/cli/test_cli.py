@@ -17,6 +17,11 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2)
+# ... and inside Clusters (the load-balancing policy list of gRPC clients).
+from envoy.extensions.load_balancing_policies.round_robin.v3 import (  # noqa: F401
+    round_robin_pb2)
+from envoy.extensions.load_balancing_policies.wrr_locality.v3 import (  # noqa: F401
+    wrr_locality_pb2)
 
 from peers.util import endpoints
 

@@ -30,6 +30,16 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2)
+# The typed configs attache puts inside Clusters, so that json_format and
+# Any.Unpack know them.
+from envoy.extensions.load_balancing_policies.least_request.v3 import (  # noqa: F401
+    least_request_pb2)
+from envoy.extensions.load_balancing_policies.ring_hash.v3 import ring_hash_pb2  # noqa: F401
+from envoy.extensions.load_balancing_policies.round_robin.v3 import (  # noqa: F401
+    round_robin_pb2)
+from envoy.extensions.load_balancing_policies.wrr_locality.v3 import (  # noqa: F401
+    wrr_locality_pb2)
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from envoy.service.cluster.v3 import cds_pb2_grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from envoy.service.endpoint.v3 import eds_pb2_grpc

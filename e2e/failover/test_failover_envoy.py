@@ -127,9 +127,10 @@ def test_removed_zone_moves_traffic_and_stopping_it_costs_nothing(
 def test_killed_backends_still_listed_healthy_are_absorbed_by_retries(
         attache_factory, backend_factory, envoy_factory, request_loops):
     """zone-a's backends die while the host file still lists them healthy:
-    attache keeps zone-a at priority 0, and Envoy's retries (previous_hosts,
-    then previous_priorities) take every request to zone-b, priority 1.
-    No request fails; Envoy counts the retries."""
+    attache keeps zone-a at priority 0, Envoy's retries (previous_hosts,
+    then previous_priorities) take the first requests to zone-b, priority 1,
+    and the default outlier detection ejects both dead hosts, so the rest go
+    to zone-b at once. No request fails."""
     mesh = Mesh(backend_factory, TWO_ZONES)
     attache = attache_factory(mesh.hosts(), ZONE_FAILOVER)
     envoy = envoy_factory(attache, "zone-a")
@@ -150,7 +151,14 @@ def test_killed_backends_still_listed_healthy_are_absorbed_by_retries(
     assert all_from(results[killed + 1:], mesh.names("zone-b")), zone_counts(results[killed + 1:])
     assert not failures(results, everyone), failures(results, everyone)[:10]
     retries = envoy.stat("cluster.echo.upstream_rq_retry") - retries_before
-    assert retries >= len(results[killed + 1:]), retries
+    assert retries >= 1, retries
+    hosts = envoy.cluster_hosts("echo")
+    for backend in mesh.backends("zone-a"):
+        assert hosts[f"127.0.0.1:{backend.port}"]["health_status"].get(
+            "failed_outlier_check"), hosts
+    # Ejected: far fewer retries than requests (each dead host is tried
+    # consecutive_local_origin_failure times, then no more).
+    assert retries < len(results[killed + 1:]), retries
     # attache was not involved: Envoy still holds zone-a at priority 0.
     assert priorities(envoy_cla(envoy)) == {"zone-a": 0, "zone-b": 1}
     print(f"zone-a killed, still listed: {len(results) - killed} requests after the kill, "

@@ -91,7 +91,11 @@ def start_attache(workdir, sources, catalog=None, **extra):
     """Starts attache with only the given (kubernetes) sources."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True)
-    config = {"sources": list(sources)}
+    # Endpoint addresses here are data only (not loopback, never inside a
+    # namespace of the test's own): no outlier detection, so an Envoy that
+    # holds them has nothing that could ever act on them (shared/test-peers.md).
+    config = {"sources": list(sources),
+              "defaults": {"outlier_detection": {"enabled": False}}}
     if catalog:
         config["catalog"] = dict({"debounce": "10ms", "max_delay": "100ms"}, **catalog)
     config.update(extra)

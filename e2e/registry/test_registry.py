@@ -29,9 +29,11 @@ def host(port, az="us-east-1a", region="us-east-1", weight=1, canary=False,
 
 
 def start_attache(attache_factory, registry, services, **settings):
+    # The mass-removal guard would hold most of the changes these tests make
+    # for 30 s; test_a_mass_removal_is_held_until_confirmed turns it back on.
     source = {"name": SOURCE, "type": "registry", "url": registry.url,
               "services": services, "interval": "100ms", "timeout": "400ms",
-              "confirm_empty": 2}
+              "confirm_empty": 2, "removal_guard": {"window": "0s"}}
     source.update(settings)
     return attache_factory({}, extra_config={"sources": [source]})
 
@@ -200,6 +202,36 @@ def test_an_empty_answer_is_applied_only_when_confirmed(attache_factory, registr
     assert registry.count("alpha", "empty") >= 3
     assert list(cla.endpoints) == [] or all(not g.lb_endpoints for g in cla.endpoints)
     assert "empty answer 1 of the 3" in attache.log()
+
+
+def test_a_mass_removal_is_held_until_confirmed(attache_factory, registry, xds):
+    """A registry restarted with an empty in-memory table refills as hosts
+    check in again: an answer with 1 of 2 hosts is held (both stay served)
+    while it lasts shorter than the window, and applies once it lasted."""
+    registry.set_hosts("alpha", [host(9101), host(9102)])
+    attache = start_attache(attache_factory, registry, ["alpha"],
+                            removal_guard={"max_percent": 30, "window": "3s"})
+    stream = eds_stream(xds, attache, ["alpha"])
+    wait_for_cla(stream, "alpha", lambda cla: ports_of(cla) == [9101, 9102])
+
+    # The refill: one host checked in, the other not yet.
+    answered = registry.count("alpha", "hosts")
+    registry.set_hosts("alpha", [host(9101)])
+    wait_until(lambda: registry.count("alpha", "hosts") >= answered + 5,
+               what="five answers listing one host")
+    assert_no_eds_push(stream)
+    assert ports_of(served_now(xds, attache, "alpha")) == [9101, 9102]
+    assert "removal_guard" in attache.log()
+    # The other host checks in: the hold ends, nothing changed for clients.
+    registry.set_hosts("alpha", [host(9101), host(9102)])
+    answered = registry.count("alpha", "hosts")
+    wait_until(lambda: registry.count("alpha", "hosts") >= answered + 3, what="three full answers")
+    assert_no_eds_push(stream)
+
+    # A real removal, confirmed by answers over the window, applies.
+    registry.set_hosts("alpha", [host(9102)])
+    cla = wait_for_cla(stream, "alpha", lambda cla: ports_of(cla) == [9102], timeout=15)
+    assert ports_of(cla) == [9102]
 
 
 def test_attache_starts_while_the_registry_is_down(attache_factory, registry, xds):

@@ -19,6 +19,7 @@
 #include "app/pipeline.h"
 #include "app/sources.h"
 #include "app/status_metrics.h"
+#include "catalog/stale_expiry.h"
 #include "config/config_error.h"
 #include "metrics/process_metrics.h"
 #include "metrics/registry.h"
@@ -163,12 +164,10 @@ int Serve(const Config& config, const ServeOptions& options) {
   for (const SourceConfig& source : config.sources) {
     max_staleness[source.name] = source.max_staleness;
   }
+  StaleExpiry expiry(&catalog, std::move(max_staleness));
   int signal_number = -1;
-  const timespec tick{1, 0};
   while (signal_number < 0) {
-    // Wakes every second to withdraw endpoints stale past their limit.
-    signal_number = sigtimedwait(&signals, nullptr, &tick);
-    catalog.ExpireStale(max_staleness);
+    signal_number = sigwaitinfo(&signals, nullptr);
   }
   const auto drain_started = std::chrono::steady_clock::now();
   draining = true;

@@ -26,6 +26,10 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
       "States the source delivered (list, watch events, reloads, polls).");
   auto errors = CounterFamily("attache_source_errors_total",
                               "Failures the source reported.");
+  auto rejected = CounterFamily(
+      "attache_source_rejected_settings_total",
+      "Settings in a source's data that were ignored (for example a "
+      "Kubernetes annotation that does not parse).");
   auto endpoints = GaugeFamily("attache_catalog_endpoints",
                                "Endpoints in the catalog, by source.");
   const auto now = std::chrono::steady_clock::now();
@@ -47,6 +51,7 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
             : 0);
     AddSample(&updates, labels, static_cast<double>(status.updates));
     AddSample(&errors, labels, static_cast<double>(status.errors));
+    AddSample(&rejected, labels, static_cast<double>(status.rejected));
     endpoints_of[name] = 0;
   }
   const auto current = catalog.Current();
@@ -72,8 +77,9 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
     AddSample(&clients, {{"protocol", protocol}}, static_cast<double>(count));
   }
   std::vector<prometheus::MetricFamily> out;
-  for (auto* family : {&up, &last_sync, &staleness, &updates, &errors,
-                       &endpoints, &services, &generation, &clients}) {
+  for (auto* family :
+       {&up, &last_sync, &staleness, &updates, &errors, &rejected, &endpoints,
+        &services, &generation, &clients}) {
     out.push_back(std::move(*family));
   }
   if (tls != nullptr) {

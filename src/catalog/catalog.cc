@@ -48,6 +48,7 @@ SharedService MergeParts(const std::vector<const SharedService*>& parts) {
     if (!settings.failover) {
       settings.failover = given.failover;
     }
+    settings.resilience = Overlay(settings.resilience, given.resilience);
     for (const Endpoint& endpoint : (*part)->endpoints) {
       if (seen.emplace(endpoint.address, endpoint.port).second) {
         merged.endpoints.push_back(endpoint);
@@ -174,15 +175,54 @@ void Catalog::Update(const std::string& source, ServiceMap services,
 
 void Catalog::ReportError(const std::string& source,
                           const std::string& message) {
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mu_);
+    SourceStatus& status = status_[source];
+    status.attempted = true;
+    ++status.errors;
+    status.last_error = message;
+    if (status.synced_once && status.state != SourceStatus::State::kStale) {
+      status.state = SourceStatus::State::kStale;
+      status.stale_since = std::chrono::steady_clock::now();
+      listener = stale_listener_;
+    }
+  }
+  if (listener) {
+    listener();
+  }
+}
+
+std::optional<std::chrono::steady_clock::time_point> Catalog::NextExpiry(
+    const std::map<std::string, std::chrono::milliseconds>& max_staleness)
+    const {
+  std::lock_guard lock(mu_);
+  std::optional<std::chrono::steady_clock::time_point> next;
+  for (const auto& [name, status] : status_) {
+    auto limit = max_staleness.find(name);
+    if (limit == max_staleness.end() || limit->second.count() == 0 ||
+        status.state != SourceStatus::State::kStale || status.expired) {
+      continue;
+    }
+    const auto deadline = status.stale_since + limit->second;
+    if (!next || deadline < *next) {
+      next = deadline;
+    }
+  }
+  return next;
+}
+
+void Catalog::SetStaleListener(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  stale_listener_ = std::move(listener);
+}
+
+void Catalog::ReportRejected(const std::string& source,
+                             const std::string& message) {
   std::lock_guard lock(mu_);
   SourceStatus& status = status_[source];
-  status.attempted = true;
-  ++status.errors;
-  status.last_error = message;
-  if (status.synced_once && status.state != SourceStatus::State::kStale) {
-    status.state = SourceStatus::State::kStale;
-    status.stale_since = std::chrono::steady_clock::now();
-  }
+  ++status.rejected;
+  status.last_rejected = message;
 }
 
 void Catalog::ExpireStale(

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct SourceStatus {
   std::chrono::steady_clock::time_point stale_since{};
   uint64_t updates = 0;
   uint64_t errors = 0;
+  // Settings in the origin's data that were ignored (a bad annotation): the
+  // source itself is fine, so this does not make it stale.
+  uint64_t rejected = 0;
+  std::string last_rejected;
   bool expired = false;  // stale past max_staleness: endpoints withdrawn
 };
 std::string_view SourceStateName(SourceStatus::State state);
@@ -57,10 +62,18 @@ class Catalog {
   // The source cannot reach its origin: its last good state keeps serving,
   // marked stale, until it reports again (or max staleness expires it).
   void ReportError(const std::string& source, const std::string& message);
+  // Counts settings the source had to ignore; its state stays as it is.
+  void ReportRejected(const std::string& source, const std::string& message);
   // Withdraws the endpoints of sources stale for longer than their limit
-  // (zero: no limit). Called periodically.
+  // (zero: no limit). StaleExpiry calls it at NextExpiry.
   void ExpireStale(
       const std::map<std::string, std::chrono::milliseconds>& max_staleness);
+  // When the next stale source reaches its limit; nullopt: none will.
+  std::optional<std::chrono::steady_clock::time_point> NextExpiry(
+      const std::map<std::string, std::chrono::milliseconds>& max_staleness)
+      const;
+  // Called (outside the lock) when a source turns stale.
+  void SetStaleListener(std::function<void()> listener);
 
   std::shared_ptr<const CatalogSnapshot> Current() const;
   // kSynced: the source has reported at least once; kAttempted: it synced or
@@ -88,6 +101,7 @@ class Catalog {
   std::map<std::string, SourceStatus> status_;
   std::shared_ptr<const CatalogSnapshot> current_;
   ChangeListener listener_;
+  std::function<void()> stale_listener_;
 };
 
 }  // namespace attache

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "catalog/resilience.h"
+
 namespace attache {
 
 enum class Health { kHealthy, kDraining, kUnhealthy };
@@ -56,6 +58,7 @@ struct ServiceSettings {
   std::optional<std::chrono::milliseconds> connect_timeout;
   std::optional<LbPolicy> lb_policy;
   std::optional<FailoverPolicy> failover;
+  ResilienceSettings resilience;
 
   bool operator==(const ServiceSettings&) const = default;
 };

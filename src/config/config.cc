@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/service_yaml.h"
 #include "config/tls_files.h"
 #include "config/yaml_fields.h"
 #include "util/ip_address.h"
@@ -149,8 +150,13 @@ RegistrySourceConfig ParseRegistrySource(const YAML::Node& node,
                                          const YamlPath& where) {
   ExpectMap(node, where,
             {"name", "type", "max_staleness", "url", "services", "interval",
-             "timeout", "confirm_empty"});
+             "timeout", "confirm_empty", "removal_guard", "defaults"});
   RegistrySourceConfig registry;
+  if (const YAML::Node defaults = node["defaults"]) {
+    const YamlPath at = where.Key("defaults");
+    ExpectMap(defaults, at, kServiceKeys);
+    registry.service_settings = ParseServiceSettings(defaults, at);
+  }
   registry.url = RequiredString(node, "url", where);
   if (registry.url.rfind("http://", 0) != 0 &&
       registry.url.rfind("https://", 0) != 0) {
@@ -174,6 +180,17 @@ RegistrySourceConfig ParseRegistrySource(const YAML::Node& node,
   registry.confirm_empty =
       static_cast<uint32_t>(OptionalUint(node, "confirm_empty", where, 1, 1000)
                                 .value_or(registry.confirm_empty));
+  if (const YAML::Node guard = node["removal_guard"]) {
+    const YamlPath at = where.Key("removal_guard");
+    ExpectMap(guard, at, {"max_percent", "window"});
+    registry.max_removal_percent =
+        static_cast<uint32_t>(OptionalUint(guard, "max_percent", at, 0, 99)
+                                  .value_or(registry.max_removal_percent));
+    registry.removal_window =
+        OptionalDuration(guard, "window", at, milliseconds(0),
+                         milliseconds(3'600'000))
+            .value_or(registry.removal_window);
+  }
   return registry;
 }
 
@@ -353,32 +370,15 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
 
   if (const YAML::Node defaults = doc["defaults"]) {
     const YamlPath where = root.Key("defaults");
-    ExpectMap(defaults, where,
-              {"connect_timeout", "lb_policy", "failover", "local_percent"});
-    if (auto failover = OptionalString(defaults, "failover", where)) {
-      auto parsed = ParseFailoverPolicy(*failover);
-      if (!parsed) {
-        where.Key("failover")
-            .Fail("must be flat, zone-failover or weighted, got \"" +
-                  *failover + "\"");
-      }
-      config.defaults.failover = *parsed;
-    }
+    ExpectMap(defaults, where, {"local_percent"}, kServiceKeys);
+    const ServiceSettings given = ParseServiceSettings(defaults, where);
+    ServiceDefaults& out = config.defaults;
+    out.connect_timeout = given.connect_timeout.value_or(out.connect_timeout);
+    out.lb_policy = given.lb_policy.value_or(out.lb_policy);
+    out.failover = given.failover.value_or(out.failover);
+    out.resilience = Overlay(given.resilience, BuiltInResilience());
     if (auto percent = OptionalUint(defaults, "local_percent", where, 1, 100)) {
-      config.defaults.local_percent = static_cast<uint32_t>(*percent);
-    }
-    config.defaults.connect_timeout =
-        OptionalDuration(defaults, "connect_timeout", where, milliseconds(1),
-                         milliseconds(3'600'000))
-            .value_or(config.defaults.connect_timeout);
-    if (auto policy = OptionalString(defaults, "lb_policy", where)) {
-      auto parsed = ParseLbPolicy(*policy);
-      if (!parsed) {
-        where.Key("lb_policy")
-            .Fail("must be ROUND_ROBIN, LEAST_REQUEST or RING_HASH, got \"" +
-                  *policy + "\"");
-      }
-      config.defaults.lb_policy = *parsed;
+      out.local_percent = static_cast<uint32_t>(*percent);
     }
   }
 

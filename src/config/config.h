@@ -40,6 +40,8 @@ struct ServiceDefaults {
   FailoverPolicy failover = FailoverPolicy::kFlat;
   // weighted: the percentage of a client's traffic kept in its own zone.
   uint32_t local_percent = 80;
+  // Every field set: the built-in values under what `defaults:` sets.
+  ResilienceSettings resilience = BuiltInResilience();
 };
 
 // Resource TTLs, only for clients that announce support; zero: none.
@@ -72,6 +74,14 @@ struct RegistrySourceConfig {
   // An empty host list for a service that had hosts is applied only after it
   // was seen this many times in a row (a registry glitch must not empty it).
   uint32_t confirm_empty = 2;
+  // An answer that removes more than this share (percent) of a service's
+  // endpoints is held and applied only once answers have said so for
+  // removal_window (zero: applied at once).
+  uint32_t max_removal_percent = 30;
+  std::chrono::milliseconds removal_window{30'000};
+  // What the registry cannot say of its services (it carries hosts only):
+  // `defaults:` of this source, under the top-level defaults.
+  ServiceSettings service_settings;
 };
 
 struct SourceConfig {

@@ -76,19 +76,24 @@ void ExpectMapAnyKeys(const YAML::Node& node, const YamlPath& where) {
 }
 
 void ExpectMap(const YAML::Node& node, const YamlPath& where,
-               std::initializer_list<std::string_view> allowed) {
+               std::initializer_list<std::string_view> allowed,
+               std::initializer_list<std::string_view> more) {
   ExpectMapAnyKeys(node, where);
   for (const auto& entry : node) {
     const auto key = entry.first.as<std::string>();
     bool known = false;
-    for (std::string_view name : allowed) {
-      known = known || key == name;
+    for (auto list : {allowed, more}) {
+      for (std::string_view name : list) {
+        known = known || key == name;
+      }
     }
     if (!known) {
       std::string expected;
-      for (std::string_view name : allowed) {
-        expected += expected.empty() ? "" : ", ";
-        expected += name;
+      for (auto list : {allowed, more}) {
+        for (std::string_view name : list) {
+          expected += expected.empty() ? "" : ", ";
+          expected += name;
+        }
       }
       where.Key(key).Fail("unknown key (expected one of: " + expected + ")");
     }

@@ -35,9 +35,11 @@ class YamlPath {
 // file, line and column.
 YAML::Node LoadYaml(const std::string& file, const std::string& text);
 
-// Requires `node` to be a mapping whose keys are all in `allowed`.
+// Requires `node` to be a mapping whose keys are all in `allowed` (or in
+// `more`).
 void ExpectMap(const YAML::Node& node, const YamlPath& where,
-               std::initializer_list<std::string_view> allowed);
+               std::initializer_list<std::string_view> allowed,
+               std::initializer_list<std::string_view> more = {});
 // Requires a mapping with arbitrary (string) keys.
 void ExpectMapAnyKeys(const YAML::Node& node, const YamlPath& where);
 void ExpectSequence(const YAML::Node& node, const YamlPath& where);

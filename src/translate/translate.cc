@@ -8,6 +8,7 @@
 
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "translate/resilience.h"
 
 namespace attache {
 namespace {
@@ -21,18 +22,6 @@ namespace hcm_v3 =
 void SetAds(core_v3::ConfigSource* source) {
   source->mutable_ads();
   source->set_resource_api_version(core_v3::V3);
-}
-
-cluster_v3::Cluster::LbPolicy ToProto(LbPolicy policy) {
-  switch (policy) {
-    case LbPolicy::kRoundRobin:
-      return cluster_v3::Cluster::ROUND_ROBIN;
-    case LbPolicy::kLeastRequest:
-      return cluster_v3::Cluster::LEAST_REQUEST;
-    case LbPolicy::kRingHash:
-      return cluster_v3::Cluster::RING_HASH;
-  }
-  return cluster_v3::Cluster::ROUND_ROBIN;
 }
 
 core_v3::HealthStatus ToProto(Health health) {
@@ -160,20 +149,25 @@ std::string ClusterName(const std::string& name_template,
   return name;
 }
 
+ResilienceSettings ResilienceOf(const Service& service,
+                                const ServiceDefaults& defaults) {
+  return Overlay(service.settings.resilience, defaults.resilience);
+}
+
 cluster_v3::Cluster MakeCluster(const std::string& cluster_name,
                                 const Service& service,
-                                const ServiceDefaults& defaults) {
+                                const ServiceDefaults& defaults,
+                                Flavor flavor) {
   cluster_v3::Cluster cluster;
   cluster.set_name(cluster_name);
   cluster.set_type(cluster_v3::Cluster::EDS);
   SetAds(cluster.mutable_eds_cluster_config()->mutable_eds_config());
-  const auto timeout =
-      service.settings.connect_timeout.value_or(defaults.connect_timeout);
-  cluster.mutable_connect_timeout()->set_seconds(timeout.count() / 1000);
-  cluster.mutable_connect_timeout()->set_nanos(
-      static_cast<int32_t>((timeout.count() % 1000) * 1'000'000));
-  cluster.set_lb_policy(
-      ToProto(service.settings.lb_policy.value_or(defaults.lb_policy)));
+  SetDuration(
+      service.settings.connect_timeout.value_or(defaults.connect_timeout),
+      cluster.mutable_connect_timeout());
+  SetLbPolicy(service.settings.lb_policy.value_or(defaults.lb_policy), flavor,
+              &cluster);
+  AddResilience(ResilienceOf(service, defaults), flavor, &cluster);
   if (FailoverOf(service, defaults) == FailoverPolicy::kWeighted) {
     // Envoy ignores locality weights unless told to use them.
     cluster.mutable_common_lb_config()->mutable_locality_weighted_lb_config();
@@ -183,7 +177,8 @@ cluster_v3::Cluster MakeCluster(const std::string& cluster_name,
 
 endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
     const std::string& cluster_name, const Service& service,
-    FailoverPolicy policy, const ClientPlace& place, uint32_t local_percent) {
+    FailoverPolicy policy, const ClientPlace& place, uint32_t local_percent,
+    uint32_t overprovisioning_factor) {
   // One LocalityLbEndpoints per locality, in locality order, endpoints by
   // address and port, so equal catalogs give equal bytes.
   std::map<Locality,
@@ -218,6 +213,10 @@ endpoint_v3::ClusterLoadAssignment MakeLoadAssignment(
 
   endpoint_v3::ClusterLoadAssignment assignment;
   assignment.set_cluster_name(cluster_name);
+  if (overprovisioning_factor != kEnvoyOverprovisioningFactor) {
+    assignment.mutable_policy()->mutable_overprovisioning_factor()->set_value(
+        overprovisioning_factor);
+  }
   size_t index = 0;
   for (const auto& [locality, endpoints] : by_locality) {
     auto* group = assignment.add_endpoints();
@@ -269,7 +268,8 @@ envoy::config::listener::v3::Listener MakeApiListener(
 }
 
 envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(
-    const std::string& service, const std::string& cluster_name) {
+    const std::string& service, const std::string& cluster_name,
+    const RetrySettings& retry) {
   envoy::config::route::v3::RouteConfiguration config;
   config.set_name(service);
   auto* host = config.add_virtual_hosts();
@@ -278,6 +278,10 @@ envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(
   auto* route = host->add_routes();
   route->mutable_match()->set_prefix("/");
   route->mutable_route()->set_cluster(cluster_name);
+  envoy::config::route::v3::RetryPolicy policy;
+  if (retry.num_retries && MakeRetryPolicy(retry, &policy)) {
+    *route->mutable_route()->mutable_retry_policy() = std::move(policy);
+  }
   return config;
 }
 
@@ -302,14 +306,16 @@ TranslatedResources TranslateFlavor(const CatalogSnapshot& catalog,
   TranslatedResources out;
   for (const auto& [cluster_name, service] : ByClusterName(catalog, options)) {
     out.clusters.push_back(
-        MakeCluster(cluster_name, *service, options.defaults));
+        MakeCluster(cluster_name, *service, options.defaults, flavor));
   }
   if (flavor == Flavor::kGrpc) {
-    for (const auto& [service, unused] : catalog.services) {
+    for (const auto& [service, shared] : catalog.services) {
       const std::string cluster_name =
           ClusterName(options.cluster_name_template, service);
       out.listeners.push_back(MakeApiListener(service));
-      out.routes.push_back(MakeRouteConfiguration(service, cluster_name));
+      out.routes.push_back(MakeRouteConfiguration(
+          service, cluster_name,
+          ResilienceOf(*shared, options.defaults).retry_policy));
     }
   }
   return out;
@@ -324,8 +330,9 @@ std::vector<endpoint_v3::ClusterLoadAssignment> TranslateEndpoints(
     if (placed_only && policy == FailoverPolicy::kFlat) {
       continue;
     }
-    out.push_back(MakeLoadAssignment(cluster_name, *service, policy, place,
-                                     options.defaults.local_percent));
+    out.push_back(MakeLoadAssignment(
+        cluster_name, *service, policy, place, options.defaults.local_percent,
+        *ResilienceOf(*service, options.defaults).overprovisioning_factor));
   }
   return out;
 }

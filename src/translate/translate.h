@@ -13,6 +13,9 @@
 
 namespace attache {
 
+// Envoy's own overprovisioning factor (percent): not sent when unchanged.
+inline constexpr uint32_t kEnvoyOverprovisioningFactor = 140;
+
 struct TranslateOptions {
   ServiceDefaults defaults;
   std::string cluster_name_template = "{service}";
@@ -55,9 +58,19 @@ std::string PlaceSignature(const Service& service, const ClientPlace& place);
 std::string ClusterName(const std::string& name_template,
                         const std::string& service);
 
-envoy::config::cluster::v3::Cluster MakeCluster(
-    const std::string& cluster_name, const Service& service,
-    const ServiceDefaults& defaults);
+// The service's resilience settings over the defaults: every field set.
+ResilienceSettings ResilienceOf(const Service& service,
+                                const ServiceDefaults& defaults);
+
+// Envoy gets outlier detection, active health checks, circuit breakers with
+// a retry budget and the panic threshold; gRPC clients get what they read
+// (outlier detection, gRFC A50; circuit breakers, A32) and the load
+// balancing policy as a typed list (A52), so that each client takes the
+// first policy it supports.
+envoy::config::cluster::v3::Cluster MakeCluster(const std::string& cluster_name,
+                                                const Service& service,
+                                                const ServiceDefaults& defaults,
+                                                Flavor flavor = Flavor::kEnvoy);
 // flat: every locality at priority 0, weighted by its endpoints' weights.
 // zone-failover: the client's zone at priority 0, its region at 1, the rest
 // at 2; a level without a healthy endpoint goes behind the healthy ones, and
@@ -66,10 +79,13 @@ envoy::config::cluster::v3::Cluster MakeCluster(
 envoy::config::endpoint::v3::ClusterLoadAssignment MakeLoadAssignment(
     const std::string& cluster_name, const Service& service,
     FailoverPolicy policy = FailoverPolicy::kFlat,
-    const ClientPlace& place = {}, uint32_t local_percent = 80);
+    const ClientPlace& place = {}, uint32_t local_percent = 80,
+    uint32_t overprovisioning_factor = 140);
 envoy::config::listener::v3::Listener MakeApiListener(
     const std::string& service);
+// With the service's retry policy (gRFC A44) unless num_retries is 0.
 envoy::config::route::v3::RouteConfiguration MakeRouteConfiguration(
-    const std::string& service, const std::string& cluster_name);
+    const std::string& service, const std::string& cluster_name,
+    const RetrySettings& retry = {});
 
 }  // namespace attache

@@ -194,7 +194,9 @@ TEST(Config, FailoverAndTtlErrorsNameFileKeyAndProblem) {
             "number, got \"80%\"");
   EXPECT_EQ(ErrorWith("", "failover: flat, local: 80"),
             "/etc/attache.yaml: defaults.local: unknown key (expected one "
-            "of: connect_timeout, lb_policy, failover, local_percent)");
+            "of: local_percent, connect_timeout, lb_policy, failover, "
+            "outlier_detection, health_check, circuit_breakers, retry_policy, "
+            "healthy_panic_threshold, overprovisioning_factor)");
   EXPECT_EQ(ErrorWith(", resource_ttl: 500ms", ""),
             "/etc/attache.yaml: xds.resource_ttl: must be between 1s and "
             "86400s, got 500ms");

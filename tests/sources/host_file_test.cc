@@ -115,7 +115,9 @@ TEST(HostFile, ErrorsNameFileKeyAndProblem) {
             "mapping");
   EXPECT_EQ(ErrorOf("services: {echo: {endpoint: []}}\n"),
             "hosts.yaml: services.echo.endpoint: unknown key (expected one "
-            "of: endpoints, connect_timeout, lb_policy, failover)");
+            "of: endpoints, connect_timeout, lb_policy, failover, "
+            "outlier_detection, health_check, circuit_breakers, retry_policy, "
+            "healthy_panic_threshold, overprovisioning_factor)");
   EXPECT_EQ(ErrorOf("services: {echo: {failover: nearest}}\n"),
             "hosts.yaml: services.echo.failover: must be flat, zone-failover "
             "or weighted, got \"nearest\"");

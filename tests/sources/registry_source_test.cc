@@ -209,6 +209,9 @@ RegistrySourceConfig ConfigFor(const std::string& url,
   config.interval = milliseconds(20);
   config.timeout = milliseconds(1000);
   config.confirm_empty = 2;
+  // These tests change hosts wholesale; RegistryService's own tests cover
+  // the mass-removal guard.
+  config.removal_window = milliseconds(0);
   return config;
 }
 

@@ -3,6 +3,7 @@
 #include <set>
 #include <utility>
 
+#include "config/service_yaml.h"
 #include "config/yaml_fields.h"
 #include "util/ip_address.h"
 
@@ -49,27 +50,8 @@ Service ParseService(const YAML::Node& node, const YamlPath& where,
   if (node.IsNull()) {
     return service;  // a service with no endpoints yet
   }
-  ExpectMap(node, where,
-            {"endpoints", "connect_timeout", "lb_policy", "failover"});
-  using std::chrono::milliseconds;
-  service.settings.connect_timeout = OptionalDuration(
-      node, "connect_timeout", where, milliseconds(1), milliseconds(3'600'000));
-  if (auto policy = OptionalString(node, "lb_policy", where)) {
-    service.settings.lb_policy = ParseLbPolicy(*policy);
-    if (!service.settings.lb_policy) {
-      where.Key("lb_policy")
-          .Fail("must be ROUND_ROBIN, LEAST_REQUEST or RING_HASH, got \"" +
-                *policy + "\"");
-    }
-  }
-  if (auto failover = OptionalString(node, "failover", where)) {
-    service.settings.failover = ParseFailoverPolicy(*failover);
-    if (!service.settings.failover) {
-      where.Key("failover")
-          .Fail("must be flat, zone-failover or weighted, got \"" + *failover +
-                "\"");
-    }
-  }
+  ExpectMap(node, where, {"endpoints"}, kServiceKeys);
+  service.settings = ParseServiceSettings(node, where);
   const YAML::Node endpoints = node["endpoints"];
   if (!endpoints || endpoints.IsNull()) {
     return service;

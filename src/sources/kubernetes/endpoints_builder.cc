@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "config/config_error.h"
+#include "config/service_yaml.h"
 #include "util/ip_address.h"
 
 namespace attache {
@@ -27,7 +29,7 @@ std::vector<std::string> AddServiceEntries(
     const KubeService& service,
     const std::vector<const KubeEndpointSlice*>& matching,
     const KubernetesSourceConfig& config, const std::string& source_name,
-    ServiceMap* out) {
+    ServiceMap* out, std::vector<std::string>* problems) {
   std::vector<std::string> names;
   if (!Exported(service, config)) {
     return names;
@@ -43,6 +45,20 @@ std::vector<std::string> AddServiceEntries(
       it != service.annotations.end()) {
     failover = ParseFailoverPolicy(it->second);
   }
+  ResilienceSettings resilience;
+  if (auto it = service.annotations.find(kResilienceAnnotation);
+      it != service.annotations.end()) {
+    const std::string where = "Service " + service.ns + "/" + service.name +
+                              ": annotation " + kResilienceAnnotation;
+    try {
+      resilience = ParseResilienceText(it->second, where);
+    } catch (const ConfigError& error) {
+      if (problems != nullptr) {
+        problems->push_back(std::string(error.what()) +
+                            " (ignored: the defaults apply)");
+      }
+    }
+  }
   const std::string base = service.name + "." + service.ns;
   for (const KubeServicePort* port : ports) {
     const std::string name =
@@ -53,6 +69,7 @@ std::vector<std::string> AddServiceEntries(
     }
     names.push_back(name);
     entry.settings.failover = failover;
+    entry.settings.resilience = resilience;
     std::set<std::pair<std::string, uint32_t>> seen;
     for (const KubeEndpointSlice* slice : matching) {
       // The slice port for this service port carries the same name.

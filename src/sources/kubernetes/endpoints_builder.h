@@ -16,6 +16,11 @@ inline constexpr const char* kExportAnnotation = "attache.io/export";
 // Annotation on a Service: its failover policy (flat, zone-failover or
 // weighted); an unknown value is ignored and the default applies.
 inline constexpr const char* kFailoverAnnotation = "attache.io/failover";
+// Annotation on a Service: its resilience settings, a YAML or JSON map with
+// the keys of a host-file service (outlier_detection, health_check, ...).
+// A value that does not parse is ignored as a whole (the defaults apply) and
+// reported in `problems`.
+inline constexpr const char* kResilienceAnnotation = "attache.io/resilience";
 
 // Pure: Services and EndpointSlices of one cluster -> catalog services.
 // A Service with one port is "<name>.<namespace>"; with several, each port is
@@ -31,12 +36,12 @@ ServiceMap BuildServiceMap(const std::vector<const KubeService*>& services,
 
 // The part of BuildServiceMap for one Service and the slices of its name:
 // adds its catalog services to `out` and returns their names (none when it
-// is not exported).
+// is not exported). Annotations it had to ignore go in `problems`.
 std::vector<std::string> AddServiceEntries(
     const KubeService& service,
     const std::vector<const KubeEndpointSlice*>& matching,
     const KubernetesSourceConfig& config, const std::string& source_name,
-    ServiceMap* out);
+    ServiceMap* out, std::vector<std::string>* problems = nullptr);
 
 // A slice that can carry endpoints: it names its Service and holds IP
 // addresses.

@@ -201,6 +201,7 @@ void KubernetesSource::PublishLoop() {
 }
 
 void KubernetesSource::Publish() {
+  std::vector<std::string> problems;
   {
     std::lock_guard lock(mu_);
     if (!ListedLocked()) {
@@ -244,9 +245,13 @@ void KubernetesSource::Publish() {
           matching.push_back(slice);
         }
       }
-      names_of_[service_key] =
-          AddServiceEntries(*service, matching, config_, name_, &built_);
+      names_of_[service_key] = AddServiceEntries(*service, matching, config_,
+                                                 name_, &built_, &problems);
     }
+  }
+  for (const std::string& problem : problems) {
+    spdlog::warn("source {}: {}", name_, problem);
+    catalog_->ReportRejected(name_, problem);
   }
   // Outside the lock: the informers go on applying events meanwhile.
   catalog_->Update(name_, built_);

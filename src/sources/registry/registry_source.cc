@@ -46,7 +46,10 @@ RegistrySource::RegistrySource(std::string name, RegistrySourceConfig config,
       client_(config_.url, config_.timeout) {
   tracked_.reserve(services_.size());
   for (size_t i = 0; i < services_.size(); ++i) {
-    tracked_.emplace_back(config_.confirm_empty);
+    tracked_.emplace_back(
+        RemovalGuard{.confirm_empty = config_.confirm_empty,
+                     .max_removal_percent = config_.max_removal_percent,
+                     .window = config_.removal_window});
   }
 }
 
@@ -179,6 +182,15 @@ void RegistrySource::Take(Tracked& tracked, const std::string& service,
           name_, service, tracked.state.empty_streak(), config_.confirm_empty,
           before);
       break;
+    case RegistryService::Outcome::kHeldRemoval:
+      ++held_removals_;
+      spdlog::warn(
+          "source {}: service {}: the registry lists {} fewer host(s) than "
+          "were served, more than {}% of them; still serving them until "
+          "answers say so for {} ms (removal_guard)",
+          name_, service, tracked.state.held_back(),
+          config_.max_removal_percent, config_.removal_window.count());
+      break;
     case RegistryService::Outcome::kApplied:
       if (known) {
         spdlog::info(
@@ -210,9 +222,9 @@ ServiceMap RegistrySource::Served() const {
   ServiceMap served;
   for (size_t i = 0; i < services_.size(); ++i) {
     if (tracked_[i].state.known()) {
-      served.emplace(
-          services_[i],
-          Service{.settings = {}, .endpoints = tracked_[i].state.endpoints()});
+      served.emplace(services_[i],
+                     Service{.settings = config_.service_settings,
+                             .endpoints = tracked_[i].state.endpoints()});
     }
   }
   return served;

@@ -48,10 +48,11 @@ class RegistrySource final : public Source {
   uint64_t failed_fetches() const { return failed_fetches_; }
   uint64_t skipped_hosts() const { return skipped_hosts_; }
   uint64_t held_empty() const { return held_empty_; }
+  uint64_t held_removals() const { return held_removals_; }
 
  private:
   struct Tracked {
-    explicit Tracked(uint32_t confirm_empty) : state(confirm_empty) {}
+    explicit Tracked(RemovalGuard guard) : state(guard) {}
     RegistryService state;
     // What was last logged, so that a registry that stays broken is
     // reported once and not on every round.
@@ -89,6 +90,7 @@ class RegistrySource final : public Source {
   std::atomic<uint64_t> failed_fetches_{0};
   std::atomic<uint64_t> skipped_hosts_{0};
   std::atomic<uint64_t> held_empty_{0};
+  std::atomic<uint64_t> held_removals_{0};
 };
 
 }  // namespace attache

@@ -157,17 +157,24 @@ std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::Flavored(
           cluster,
           Build(ResourceType::kCluster, cluster,
                 Unchanged(before.get(), name, entry.second), old_clusters, [&] {
-                  return MakeCluster(cluster, service, options_.defaults);
+                  return MakeCluster(cluster, service, options_.defaults,
+                                     flavor);
                 }));
     }
     if (flavor == Flavor::kGrpc) {
-      // These depend on the names alone.
+      // A listener depends on the name alone; a route also on the retry
+      // policy.
       listeners.emplace(
           name, Build(ResourceType::kListener, name, true, old_listeners,
                       [&] { return MakeApiListener(name); }));
       routes.emplace(
-          name, Build(ResourceType::kRoute, name, true, old_routes,
-                      [&] { return MakeRouteConfiguration(name, cluster); }));
+          name,
+          Build(ResourceType::kRoute, name,
+                Unchanged(before.get(), name, entry.second), old_routes, [&] {
+                  return MakeRouteConfiguration(
+                      name, cluster,
+                      ResilienceOf(service, options_.defaults).retry_policy);
+                }));
     }
   }
   auto maps = std::make_shared<FlavorMaps>();
@@ -200,14 +207,16 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
       if (map.contains(cluster)) {
         continue;
       }
-      map.emplace(
-          cluster,
-          Build(ResourceType::kEndpoint, cluster,
-                Unchanged(before.get(), name, entry.second), MapOf(old), [&] {
-                  return MakeLoadAssignment(
-                      cluster, service, FailoverOf(service, options_.defaults),
-                      nowhere, options_.defaults.local_percent);
-                }));
+      map.emplace(cluster, Build(ResourceType::kEndpoint, cluster,
+                                 Unchanged(before.get(), name, entry.second),
+                                 MapOf(old), [&] {
+                                   return MakeLoadAssignment(
+                                       cluster, service,
+                                       FailoverOf(service, options_.defaults),
+                                       nowhere, options_.defaults.local_percent,
+                                       *ResilienceOf(service, options_.defaults)
+                                            .overprovisioning_factor);
+                                 }));
     }
     slot->value =
         std::make_shared<const SharedMap>(Succeed(std::move(map), old.get()));
@@ -238,13 +247,15 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
     }
     if (!resource) {
       // Only this place's own previous map holds what this place saw.
-      resource =
-          Build(ResourceType::kEndpoint, cluster,
-                old && Unchanged(before.get(), service_name, entry.second),
-                MapOf(similar), [&] {
-                  return MakeLoadAssignment(cluster, service, policy, place,
-                                            options_.defaults.local_percent);
-                });
+      resource = Build(
+          ResourceType::kEndpoint, cluster,
+          old && Unchanged(before.get(), service_name, entry.second),
+          MapOf(similar), [&] {
+            return MakeLoadAssignment(cluster, service, policy, place,
+                                      options_.defaults.local_percent,
+                                      *ResilienceOf(service, options_.defaults)
+                                           .overprovisioning_factor);
+          });
       std::lock_guard placed_lock(placed_mu_);
       placed_.emplace(key, resource);
     }
