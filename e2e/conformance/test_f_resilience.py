@@ -67,9 +67,8 @@ def test_f01_envoy_defaults_decode_with_the_official_schema(attache_factory, xds
     assert outlier.failure_percentage_request_volume.value == 10
     (limits,) = plain.circuit_breakers.thresholds
     assert limits.priority == 0  # DEFAULT
-    assert limits.retry_budget.budget_percent.value == 50.0
-    assert limits.retry_budget.min_retry_concurrency.value == 10
-    assert not limits.HasField("max_retries")
+    assert limits.max_retries.value == 2**32 - 1
+    assert not limits.HasField("retry_budget")
     assert plain.common_lb_config.HasField("healthy_panic_threshold")
     assert plain.common_lb_config.healthy_panic_threshold.value == 0.0
     assert not plain.health_checks

@@ -30,8 +30,8 @@ def test_defaults_reach_envoy_and_a_dead_host_is_ejected(attache_factory, backen
     assert outlier["max_ejection_percent"] == 100, outlier
     assert outlier["split_external_local_origin_errors"] is True, outlier
     assert outlier["consecutive_local_origin_failure"] == 3, outlier
-    budget = cluster["circuit_breakers"]["thresholds"][0]["retry_budget"]
-    assert budget["budget_percent"]["value"] == 50, budget
+    limits = cluster["circuit_breakers"]["thresholds"][0]
+    assert limits["max_retries"] == 4294967295 and "retry_budget" not in limits, limits
     assert "healthy_panic_threshold" in cluster["common_lb_config"], cluster
     assert envoy.stat("cluster_manager.cds.update_rejected") == 0
 
@@ -79,7 +79,7 @@ def test_every_setting_away_from_its_default_is_accepted(attache_factory, backen
         "health_check": {"type": "grpc", "service_name": "echo.v1", "interval": "10s",
                          "no_traffic_interval": "30s"},
         "circuit_breakers": {"max_connections": 10, "max_pending_requests": 20,
-                             "max_requests": 30, "retry_budget": {"budget_percent": 0}},
+                             "max_requests": 30, "max_retries": 5, "retry_budget": {"budget_percent": 20}},
         "healthy_panic_threshold": 30, "overprovisioning_factor": 200,
         "endpoints": endpoints(backend.port)}})
     envoy = envoy_factory(attache)

@@ -194,7 +194,13 @@ def figures(results, east_names, kill_at):
     failed = [r for r in results if r[2] != 200]
     answered = [r for r in results if r[2] == 200]
     to_east = sum(1 for r in answered if r[3] in east_names)
+    statuses = {}
+    for r in failed:
+        key = f"{r[2]} {r[3][:60]}".strip()
+        statuses[key] = statuses.get(key, 0) + 1
     return {
+        "failures_by_status": statuses,
+        "failure_times_s": sorted(round(r[0] - kill_at, 2) for r in failed)[:40],
         "requests": len(results),
         "failed": len(failed),
         "failed_percent": round(100.0 * len(failed) / max(1, len(results)), 3),
@@ -263,6 +269,7 @@ def main(argv):
         config = {"sources": [
             {"name": name, "type": "kubernetes", "kubeconfig": str(cluster.kubeconfig),
              "locality": {"region": REGION}} for name, cluster in clusters.items()]}
+        (workdir / "attache").mkdir()
         attache = conftest.Attache(workdir / "attache", {}, config).start()
         made.append(attache)
 
@@ -312,6 +319,12 @@ def main(argv):
             ends = {kind: len(calls.lines()) for kind, calls in grpc.items()}
             for kind, calls in grpc.items():
                 entry["grpc_" + kind] = calls.figures(marks[kind], ends[kind], east_names)
+            entry["envoy_stats"] = {
+                zone: {name.split("web.default.")[-1]: value
+                       for name, value in envoy.stats("cluster.web.default.").items()
+                       if any(k in name for k in ("retry", "timeout", "outlier", "ejections",
+                                                  "overflow", "cx_connect_fail", "rq_5xx"))}
+                for zone, envoy in envoys.items()}
             entry["sources_during"] = {
                 source["name"]: source["state"]
                 for source in http_get_json(f"{attache.admin_url}/debug/sources")}

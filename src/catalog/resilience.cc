@@ -42,7 +42,10 @@ ResilienceSettings MakeBuiltIn() {
   check.no_traffic_interval = milliseconds(60'000);
 
   CircuitBreakerSettings& breakers = out.circuit_breakers;
-  breakers.retry_budget_percent = 50;
+  // As Istio does: the route's num_retries bounds retries per request. A
+  // budget sheds failover retries even at 100 % (docs/resilience.md).
+  breakers.max_retries = UINT32_MAX;
+  breakers.retry_budget_percent = 0;
   breakers.min_retry_concurrency = 10;
 
   RetrySettings& retry = out.retry_policy;
@@ -115,6 +118,7 @@ ResilienceSettings Overlay(ResilienceSettings top,
   Fill(c.max_connections, bc.max_connections);
   Fill(c.max_pending_requests, bc.max_pending_requests);
   Fill(c.max_requests, bc.max_requests);
+  Fill(c.max_retries, bc.max_retries);
   Fill(c.retry_budget_percent, bc.retry_budget_percent);
   Fill(c.min_retry_concurrency, bc.min_retry_concurrency);
 

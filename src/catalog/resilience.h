@@ -59,8 +59,11 @@ struct CircuitBreakerSettings {
   std::optional<uint32_t> max_connections;
   std::optional<uint32_t> max_pending_requests;
   std::optional<uint32_t> max_requests;
-  // Retries may be this share of the active requests (Envoy's max_retries
-  // of 3 would shed the retries a failover needs); zero: no budget.
+  // Concurrent retries per cluster. Envoy's own 3 sheds the retries a
+  // failover needs: every request of a dead zone wants one at once.
+  std::optional<uint32_t> max_retries;
+  // Set: retries may be this share of the active requests instead (Envoy
+  // then ignores max_retries); zero: no budget.
   std::optional<uint32_t> retry_budget_percent;
   std::optional<uint32_t> min_retry_concurrency;
 

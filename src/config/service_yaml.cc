@@ -99,12 +99,13 @@ CircuitBreakerSettings ParseBreakers(const YAML::Node& node,
                                      const YamlPath& where) {
   ExpectMap(node, where,
             {"max_connections", "max_pending_requests", "max_requests",
-             "retry_budget"});
+             "max_retries", "retry_budget"});
   CircuitBreakerSettings out;
   constexpr uint64_t kMax = UINT32_MAX;
   out.max_connections = Uint(node, "max_connections", where, 1, kMax);
   out.max_pending_requests = Uint(node, "max_pending_requests", where, 1, kMax);
   out.max_requests = Uint(node, "max_requests", where, 1, kMax);
+  out.max_retries = Uint(node, "max_retries", where, 0, kMax);
   if (const YAML::Node budget = node["retry_budget"]) {
     const YamlPath at = where.Key("retry_budget");
     ExpectMap(budget, at, {"budget_percent", "min_retry_concurrency"});

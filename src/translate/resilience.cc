@@ -90,11 +90,6 @@ void AddHealthCheck(const HealthCheckSettings& s,
 
 void AddCircuitBreakers(const CircuitBreakerSettings& s,
                         cluster_v3::Cluster* cluster) {
-  const bool budget = *s.retry_budget_percent > 0;
-  if (!budget && !s.max_connections && !s.max_pending_requests &&
-      !s.max_requests) {
-    return;
-  }
   auto* limits = cluster->mutable_circuit_breakers()->add_thresholds();
   limits->set_priority(core_v3::DEFAULT);
   if (s.max_connections) {
@@ -106,7 +101,8 @@ void AddCircuitBreakers(const CircuitBreakerSettings& s,
   if (s.max_requests) {
     limits->mutable_max_requests()->set_value(*s.max_requests);
   }
-  if (budget) {
+  limits->mutable_max_retries()->set_value(*s.max_retries);
+  if (*s.retry_budget_percent > 0) {
     auto* retry = limits->mutable_retry_budget();
     retry->mutable_budget_percent()->set_value(*s.retry_budget_percent);
     retry->mutable_min_retry_concurrency()->set_value(*s.min_retry_concurrency);

@@ -47,8 +47,8 @@ TEST(Resilience, EnvoyDefaultsEjectDeadHostsAndLetRetriesThrough) {
   ASSERT_EQ(cluster.circuit_breakers().thresholds_size(), 1);
   const auto& limits = cluster.circuit_breakers().thresholds(0);
   EXPECT_EQ(limits.priority(), envoy::config::core::v3::DEFAULT);
-  EXPECT_DOUBLE_EQ(limits.retry_budget().budget_percent().value(), 50.0);
-  EXPECT_EQ(limits.retry_budget().min_retry_concurrency().value(), 10U);
+  EXPECT_EQ(limits.max_retries().value(), UINT32_MAX);
+  EXPECT_FALSE(limits.has_retry_budget());
   EXPECT_FALSE(limits.has_max_connections());  // Envoy's own limits stay
 
   // No panic mode: it would send traffic to the dead hosts again.
@@ -134,7 +134,8 @@ TEST(Resilience, ServiceSettingsOverrideTheDefaultsFieldByField) {
   service.settings.resilience.outlier_detection.max_ejection_percent = 30;
   service.settings.resilience.healthy_panic_threshold = 25;
   service.settings.resilience.circuit_breakers.max_requests = 500;
-  service.settings.resilience.circuit_breakers.retry_budget_percent = 0;
+  service.settings.resilience.circuit_breakers.retry_budget_percent = 30;
+  service.settings.resilience.circuit_breakers.max_retries = 7;
   const auto cluster = MakeCluster("web", service, defaults, Flavor::kEnvoy);
   const auto& outlier = cluster.outlier_detection();
   EXPECT_EQ(outlier.consecutive_5xx().value(), 7U);  // from the defaults
@@ -145,7 +146,9 @@ TEST(Resilience, ServiceSettingsOverrideTheDefaultsFieldByField) {
                    25.0);
   const auto& limits = cluster.circuit_breakers().thresholds(0);
   EXPECT_EQ(limits.max_requests().value(), 500U);
-  EXPECT_FALSE(limits.has_retry_budget());
+  EXPECT_EQ(limits.max_retries().value(), 7U);
+  EXPECT_DOUBLE_EQ(limits.retry_budget().budget_percent().value(), 30.0);
+  EXPECT_EQ(limits.retry_budget().min_retry_concurrency().value(), 10U);
   // gRPC reads max_requests (gRFC A32).
   const auto grpc = MakeCluster("web", service, defaults, Flavor::kGrpc);
   EXPECT_EQ(grpc.circuit_breakers().thresholds(0).max_requests().value(), 500U);

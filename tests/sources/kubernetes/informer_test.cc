@@ -145,7 +145,7 @@ struct Observed {
 
   bool WaitFor(const std::function<bool()>& done) {
     std::unique_lock lock(mu);
-    return changed.wait_for(lock, std::chrono::seconds(10), done);
+    return changed.wait_for(lock, std::chrono::seconds(30), done);
   }
 };
 
