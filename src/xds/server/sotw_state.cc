@@ -100,10 +100,10 @@ bool Contains(const std::vector<ResourcePtr>& resources,
 // refused, not which. gRPC clients validate each resource on its own (gRFC
 // A46) and keep every valid cluster of a response they NACK. Holding every
 // route until the client ACKs a CDS therefore stalls a client that shares one
-// ADS stream across targets (grpc-js, C-core's one XdsClient per process):
-// each new target adds its cluster to a response that still carries the bad
-// one, so no CDS is ever ACKed and no new target ever resolves. Routes wait
-// only on the clusters that can be the refused one:
+// ADS stream across targets (grpc-js; C-core with one XdsClient per process,
+// as in Debian's 1.51): each new target adds its cluster to a response that
+// still carries the bad one, so no CDS is ever ACKed and no new target ever
+// resolves. Routes wait only on the clusters that can be the refused one:
 //  - only a cluster the client has not ACKed at this version can be;
 //  - when every suspect of the previous NACK is still there, unchanged, it
 //    explains this NACK on its own (validation is deterministic), so the
