@@ -5,7 +5,11 @@
 //
 // - at most one response per type is in flight; nonces strictly increase;
 //   each Poll answers in ADS order, and LDS/RDS wait while CDS is in flight
-//   or was rejected;
+//   (delta: or was rejected); after a state-of-the-world CDS NACK no
+//   listener or route names a cluster the NACK pins down (for Envoy, any
+//   cluster of the rejected response it has not ACKed; for gRPC, which keeps
+//   the valid clusters of a response it rejects, the one cluster of it not
+//   ACKed, if there is only one);
 // - a request is an ACK or NACK exactly when it answers the response in
 //   flight of its type, and "initial" exactly when it is the type's first;
 // - responses carry only resources of the current snapshot that the client
@@ -168,6 +172,8 @@ struct ClientType {
   // Delta: versions the client NACKed that must not come again.
   std::map<std::string, std::string, std::less<>> rejected;
   bool last_answer_nack = false;  // gates LDS/RDS when this is CDS
+  // SotW CDS, after a NACK: clusters no listener or route may name.
+  std::set<std::string, std::less<>> pinned;
 };
 
 // ATTACHE_FUZZ_TRACE=1 prints every step, to see what a finding did.
@@ -436,6 +442,22 @@ class StreamFuzz {
     if (delta_ || !response.heartbeat) {
       client.last_answer_nack = nack;
     }
+    if (!delta_ && type == kCds && !response.heartbeat) {
+      client.pinned.clear();
+      if (nack) {
+        // What the NACK can be about: the clusters not held at this version.
+        std::set<std::string, std::less<>> candidates;
+        for (const ResourcePtr& resource : response.resources) {
+          auto held = client.held.find(resource->name);
+          if (held == client.held.end() || held->second != resource->version) {
+            candidates.insert(resource->name);
+          }
+        }
+        if (Snapshot().key.flavor != Flavor::kGrpc || candidates.size() == 1) {
+          client.pinned = std::move(candidates);
+        }
+      }
+    }
     if (nack) {
       nacked_ = true;
       if (delta_ && !response.heartbeat) {
@@ -661,7 +683,8 @@ class StreamFuzz {
 
   void Received(std::vector<Sent> out, bool polled) {
     ClientType& clusters = clients_[Index(kCds)];
-    bool clusters_busy = clusters.in_flight || clusters.last_answer_nack;
+    bool clusters_busy =
+        clusters.in_flight || (delta_ && clusters.last_answer_nack);
     int last_index = -1;
     for (Sent& response : out) {
       if (Tracing()) {
@@ -683,6 +706,17 @@ class StreamFuzz {
       if (polled && (type == kLds || type == kRds)) {
         // Routes may name clusters the client has not accepted yet.
         FUZZ_CHECK(!clusters_busy);
+        if (!delta_ && clusters.last_answer_nack) {
+          for (const ResourcePtr& resource : response.resources) {
+            auto kept = client.last_full.find(resource->name);
+            if (kept != client.last_full.end() && kept->second == resource) {
+              continue;  // an LDS response may carry what the client has
+            }
+            for (const std::string& cluster : resource->clusters) {
+              FUZZ_CHECK(!clusters.pinned.contains(cluster));
+            }
+          }
+        }
       }
       if (type == kCds) {
         clusters_busy = true;

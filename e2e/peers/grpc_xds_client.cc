@@ -7,6 +7,12 @@
 // MAX_SECONDS, default 120), INTERVAL_MS apart (default 10). Each call sends a
 // few raw bytes (no .proto) and prints one line: the reply (the answering
 // server's name) or "ERROR <code> <message>".
+//
+// With TARGET "-", each line read from stdin names one more target to dial,
+// each on a channel of its own, all in this one process: grpc++ 1.51 keeps one
+// XdsClient, so one ADS stream, for all of them. Every line printed then
+// starts with the target it is about ("<target> <reply>"), and COUNT applies
+// to each target.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -17,6 +23,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +80,68 @@ std::string call_once(grpc::GenericStub& stub, grpc::CompletionQueue& cq) {
   return to_string(response);
 }
 
+std::mutex g_out_mu;  // one line at a time from the channels' threads
+
+// Calls `target` until stopped, COUNT times or past the deadline; each line is
+// prefixed with `prefix`.
+void dial(const std::string& target, const std::string& prefix, long count,
+          long interval_ms, std::chrono::steady_clock::time_point deadline) {
+  auto channel =
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  for (long done = 0; !g_stop.load() && (count == 0 || done < count) &&
+                      std::chrono::steady_clock::now() < deadline;
+       ++done) {
+    const std::string line = prefix + call_once(stub, cq);
+    {
+      std::lock_guard lock(g_out_mu);
+      std::cout << line << std::endl;  // endl flushes: one line per call
+    }
+    if (interval_ms > 0) {
+      // Pacing between calls, not synchronisation.
+      std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+    }
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+// TARGET "-": a channel per target named on stdin, until stopped.
+int dial_from_stdin(long count, long interval_ms,
+                    std::chrono::steady_clock::time_point deadline) {
+  std::mutex mu;
+  std::vector<std::thread> channels;
+  bool closing = false;
+  // Detached: it may be blocked in a read when the process ends.
+  std::thread([&] {
+    std::string target;
+    while (std::getline(std::cin, target)) {
+      if (target.empty()) continue;
+      std::lock_guard lock(mu);
+      if (closing) return;
+      channels.emplace_back(dial, target, target + " ", count, interval_ms,
+                            deadline);
+    }
+  }).detach();
+  while (!g_stop.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::vector<std::thread> done;
+  {
+    std::lock_guard lock(mu);
+    closing = true;
+    done.swap(channels);
+  }
+  for (auto& channel : done) channel.join();
+  // The reader thread still refers to this frame's locals: end here.
+  std::cout.flush();
+  std::_Exit(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,26 +157,11 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
 
-  auto channel =
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(max_seconds);
-  for (long done = 0; !g_stop.load() && (count == 0 || done < count) &&
-                      std::chrono::steady_clock::now() < deadline;
-       ++done) {
-    std::cout << call_once(stub, cq)
-              << std::endl;  // endl flushes: one line per call
-    if (interval_ms > 0) {
-      // Pacing between calls, not synchronisation.
-      std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
-    }
+  if (target == "-") {
+    return dial_from_stdin(count, interval_ms, deadline);
   }
-  cq.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (cq.Next(&tag, &ok)) {
-  }
+  dial(target, "", count, interval_ms, deadline);
   return 0;
 }

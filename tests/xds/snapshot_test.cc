@@ -58,6 +58,18 @@ TEST(Snapshot, OnlyChangedResourcesGetNewVersionsAndUnchangedAreShared) {
       after->For(Flavor::kEnvoy)->Of(ResourceType::kCluster).at("echo").get());
 }
 
+TEST(Snapshot, RoutesKnowTheClustersTheyNameListenersOnRdsNone) {
+  TranslateOptions options;
+  options.cluster_name_template = "{service}-cluster";
+  const auto set = BuildSnapshotSet(CatalogWith(80, 1), options, nullptr);
+  const ViewSnapshot& view = *set->For(Flavor::kGrpc);
+  EXPECT_EQ(view.Of(ResourceType::kRoute).at("echo")->clusters,
+            std::vector<std::string>{"echo-cluster"});
+  EXPECT_TRUE(view.Of(ResourceType::kListener).at("echo")->clusters.empty());
+  EXPECT_TRUE(
+      view.Of(ResourceType::kCluster).at("echo-cluster")->clusters.empty());
+}
+
 TEST(ResponseEncoder, DecodesWithTheProtobufSchema) {
   const auto set =
       BuildSnapshotSet(CatalogWith(80, 1), TranslateOptions{}, nullptr);

@@ -2,6 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+
 namespace attache {
 namespace {
 
@@ -296,20 +305,257 @@ TEST(SotwState, ClusterReplacedByAnotherStaysUntilRoutesMoved) {
   EXPECT_EQ(Names(last[0]), (std::vector<std::string>{"a", "c"}));
 }
 
-TEST(SotwState, RoutesWaitForAClusterSetTheClientAccepted) {
+TEST(SotwState, RouteToARejectedClusterWaitsForACdsTheClientAccepted) {
   SotwState state;
   for (ResourceType type : {kLds, kRds, kCds}) {
     state.OnRequest(Request(type, {"a"}));
   }
   auto cds = state.Poll(*View({{"a"}}));
+  ASSERT_EQ(cds.size(), 1U);
   state.OnRequest(Nack(cds[0], {"a"}));
+  // The listener (on RDS) names no cluster and goes; the route to "a" waits.
+  auto listener = state.Poll(*View({{"a"}}));
+  ASSERT_EQ(listener.size(), 1U);
+  EXPECT_EQ(listener[0].type, kLds);
+  state.OnRequest(Ack(listener[0], {"a"}));
   EXPECT_TRUE(state.Poll(*View({{"a"}})).empty());
-  // A CDS the client accepts releases the routes.
-  auto fixed = state.Poll(*View({{"a", 80, LbPolicy::kRingHash}}, 2));
+  EXPECT_TRUE(state.Poll(*View({{"a"}}, 2)).empty());
+  // A CDS the client accepts releases the route.
+  auto fixed = state.Poll(*View({{"a", 80, LbPolicy::kRingHash}}, 3));
   ASSERT_EQ(fixed.size(), 1U);
   EXPECT_EQ(fixed[0].type, kCds);
   state.OnRequest(Ack(fixed[0], {"a"}));
-  EXPECT_EQ(state.Poll(*View({{"a", 80, LbPolicy::kRingHash}}, 2)).size(), 2U);
+  EXPECT_TRUE(state.Of(kCds).suspects.empty());
+  auto route = state.Poll(*View({{"a", 80, LbPolicy::kRingHash}}, 3));
+  ASSERT_EQ(route.size(), 1U);
+  EXPECT_EQ(route[0].type, kRds);
+  EXPECT_EQ(Names(route[0]), (std::vector<std::string>{"a"}));
+}
+
+// A gRPC client sharing one ADS stream across targets: it answers every
+// response (NACKing the types it is told to) and changes a subscription with
+// a request carrying the type's latest nonce.
+class SharedStream {
+ public:
+  void Ask(ResourceType type, std::vector<std::string> names) {
+    names_[type] = names;
+    auto it = last_.find(type);
+    state_.OnRequest(it == last_.end() ? Request(type, std::move(names))
+                                       : Ack(it->second, std::move(names)));
+  }
+  std::vector<PendingResponse> Poll(const ViewSnapshot& view,
+                                    std::set<ResourceType> nack = {}) {
+    auto out = state_.Poll(view);
+    for (const PendingResponse& response : out) {
+      last_.insert_or_assign(response.type, response);
+      state_.OnRequest(nack.contains(response.type)
+                           ? Nack(response, names_[response.type])
+                           : Ack(response, names_[response.type]));
+    }
+    return out;
+  }
+  // The route of `name` again, as a channel that closes and dials it anew.
+  std::vector<PendingResponse> RedialRoute(const std::string& name,
+                                           const ViewSnapshot& view) {
+    std::vector<std::string> names = names_[kRds];
+    std::erase(names, name);
+    Ask(kRds, names);
+    Poll(view);
+    names.push_back(name);
+    Ask(kRds, names);
+    return Poll(view);
+  }
+  std::vector<std::string> Suspects() const {
+    std::vector<std::string> names;
+    for (const auto& resource : state_.Of(kCds).suspects) {
+      names.push_back(resource->name);
+    }
+    return names;
+  }
+  const SotwState& state() const { return state_; }
+
+ private:
+  SotwState state_;
+  std::map<ResourceType, PendingResponse> last_;
+  std::map<ResourceType, std::vector<std::string>> names_;
+};
+
+std::vector<ResourceType> Types(const std::vector<PendingResponse>& out) {
+  std::vector<ResourceType> types;
+  for (const auto& response : out) types.push_back(response.type);
+  return types;
+}
+
+// `base` seen as another flavor of client.
+ViewSnapshotPtr AsFlavor(const ViewSnapshot& base, Flavor flavor) {
+  auto view = std::make_shared<ViewSnapshot>(base);
+  view->key.flavor = flavor;
+  return view;
+}
+
+// The first target's listener and route go out, then its cluster, which the
+// client rejects: what a gRPC client does when it cannot take a Cluster.
+void DialRejectedTarget(SharedStream& client, const ViewSnapshot& view) {
+  client.Ask(kLds, {"bad"});
+  ASSERT_EQ(Types(client.Poll(view)), std::vector<ResourceType>{kLds});
+  client.Ask(kRds, {"bad"});
+  ASSERT_EQ(Types(client.Poll(view)), std::vector<ResourceType>{kRds});
+  client.Ask(kCds, {"bad"});
+  ASSERT_EQ(Types(client.Poll(view, {kCds})), std::vector<ResourceType>{kCds});
+  ASSERT_TRUE(client.state().Of(kCds).rejected);
+  ASSERT_EQ(client.Suspects(), std::vector<std::string>{"bad"});
+}
+
+TEST(SotwState, AfterACdsNackANewTargetWhoseClusterIsFineIsAnswered) {
+  const auto view =
+      View({{"bad", 80, LbPolicy::kLeastRequest}, {"good"}, {"other"}});
+  SharedStream client;
+  DialRejectedTarget(client, *view);
+  EXPECT_TRUE(client.Poll(*view).empty());
+
+  client.Ask(kLds, {"bad", "good"});
+  auto listeners = client.Poll(*view);
+  ASSERT_EQ(Types(listeners), std::vector<ResourceType>{kLds});
+  EXPECT_EQ(Names(listeners[0]), (std::vector<std::string>{"bad", "good"}));
+  client.Ask(kRds, {"bad", "good"});
+  auto routes = client.Poll(*view);
+  ASSERT_EQ(Types(routes), std::vector<ResourceType>{kRds});
+  EXPECT_EQ(Names(routes[0]), std::vector<std::string>{"good"});
+  // The route to the rejected cluster, asked for again, still waits.
+  EXPECT_TRUE(client.RedialRoute("bad", *view).empty());
+}
+
+TEST(SotwState, SecondNackWithTheNewTargetsClusterDoesNotHoldItsRoutes) {
+  const auto view =
+      View({{"bad", 80, LbPolicy::kLeastRequest}, {"good"}, {"other"}});
+  SharedStream client;
+  DialRejectedTarget(client, *view);
+  client.Ask(kLds, {"bad", "good"});
+  client.Poll(*view);
+  client.Ask(kRds, {"bad", "good"});
+  client.Poll(*view);
+
+  // The client asks for the new target's cluster; the response still carries
+  // the bad one, so it is NACKed again (the client keeps "good", which it
+  // validated on its own). Routes wait while that response is in flight.
+  client.Ask(kCds, {"bad", "good"});
+  client.Ask(kLds, {"bad", "good", "other"});
+  auto cds = client.Poll(*view, {kCds});
+  ASSERT_EQ(Types(cds), std::vector<ResourceType>{kCds});
+  EXPECT_EQ(Names(cds[0]), (std::vector<std::string>{"bad", "good"}));
+  // The unchanged "bad" explains the second NACK: "good" is no suspect.
+  EXPECT_EQ(client.Suspects(), std::vector<std::string>{"bad"});
+  auto listeners = client.Poll(*view);
+  ASSERT_EQ(Types(listeners), std::vector<ResourceType>{kLds});
+  auto again = client.RedialRoute("good", *view);
+  ASSERT_EQ(Types(again), std::vector<ResourceType>{kRds});
+  EXPECT_EQ(Names(again[0]), std::vector<std::string>{"good"});
+  EXPECT_TRUE(client.RedialRoute("bad", *view).empty());
+}
+
+TEST(SotwState, ClientsThatMayRejectAResponseWholeGetNoPresumption) {
+  // Envoy rejects a whole CDS response when one cluster fails proto
+  // validation: "good" came only in rejected responses, so it may lack it.
+  const auto view = AsFlavor(
+      *View({{"bad", 80, LbPolicy::kLeastRequest}, {"good"}}), Flavor::kEnvoy);
+  SharedStream client;
+  DialRejectedTarget(client, *view);
+  client.Ask(kRds, {"bad", "good"});
+  auto routes = client.Poll(*view);  // "good" was in no CDS response yet
+  ASSERT_EQ(Types(routes), std::vector<ResourceType>{kRds});
+  client.Ask(kCds, {"bad", "good"});
+  ASSERT_EQ(Types(client.Poll(*view, {kCds})), std::vector<ResourceType>{kCds});
+  EXPECT_TRUE(client.RedialRoute("good", *view).empty());
+  // Once it ACKs a CDS, everything flows.
+  const auto fixed = AsFlavor(*View({{"bad"}, {"good"}}, 2), Flavor::kEnvoy);
+  ASSERT_EQ(Types(client.Poll(*fixed)), std::vector<ResourceType>{kCds});
+  auto released = client.Poll(*fixed);
+  ASSERT_EQ(Types(released), std::vector<ResourceType>{kRds});
+  EXPECT_EQ(Names(released[0]), std::vector<std::string>{"good"});
+}
+
+TEST(SotwState, SuspectsFollowWhatCanExplainEachNack) {
+  const auto view = View({{"bad", 80, LbPolicy::kLeastRequest}, {"good"}});
+  SharedStream client;
+  DialRejectedTarget(client, *view);
+  client.Ask(kRds, {"bad", "good"});
+  client.Poll(*view);
+  client.Ask(kCds, {"bad", "good"});
+  client.Poll(*view, {kCds});
+  ASSERT_EQ(client.Suspects(), std::vector<std::string>{"bad"});
+
+  // "bad" changes and is rejected again: the changed cluster is the suspect,
+  // "good" (unchanged, presumed taken) is not.
+  const auto changed = View({{"bad", 81, LbPolicy::kRingHash}, {"good"}}, 2);
+  ASSERT_EQ(Types(client.Poll(*changed, {kCds})),
+            std::vector<ResourceType>{kCds});
+  EXPECT_EQ(client.Suspects(), std::vector<std::string>{"bad"});
+  EXPECT_NE(client.state().Of(kCds).suspects[0]->version,
+            view->Of(kCds).at("bad")->version);
+  EXPECT_EQ(Types(client.RedialRoute("good", *changed)),
+            std::vector<ResourceType>{kRds});
+
+  // The client drops "bad" and still rejects what is left: then "good" is
+  // what it refuses, and routes to it wait.
+  client.Ask(kCds, {"good"});
+  ASSERT_EQ(Types(client.Poll(*changed, {kCds})),
+            std::vector<ResourceType>{kCds});
+  EXPECT_EQ(client.Suspects(), std::vector<std::string>{"good"});
+  EXPECT_TRUE(client.RedialRoute("good", *changed).empty());
+
+  // An ACK clears the suspects and releases the route.
+  const auto accepted = View(
+      {{"bad", 81, LbPolicy::kRingHash}, {"good", 80, LbPolicy::kRingHash}}, 3);
+  ASSERT_EQ(Types(client.Poll(*accepted)), std::vector<ResourceType>{kCds});
+  EXPECT_TRUE(client.Suspects().empty());
+  EXPECT_FALSE(client.state().Of(kCds).rejected);
+  auto released = client.Poll(*accepted);
+  ASSERT_EQ(Types(released), std::vector<ResourceType>{kRds});
+  EXPECT_EQ(Names(released[0]), std::vector<std::string>{"good"});
+}
+
+TEST(SotwState, ClustersFirstSentWithTheRejectedOneAreSuspectsToo) {
+  // Both clusters are new in the rejected response: either may be the one.
+  const auto view = View({{"a"}, {"b"}});
+  SotwState state;
+  for (ResourceType type : {kCds, kLds, kRds}) {
+    state.OnRequest(Request(type, {"a", "b"}));
+  }
+  auto cds = state.Poll(*view);
+  ASSERT_EQ(Types(cds), std::vector<ResourceType>{kCds});
+  state.OnRequest(Nack(cds[0], {"a", "b"}));
+  EXPECT_EQ(state.Of(kCds).suspects.size(), 2U);
+  auto out = state.Poll(*view);
+  ASSERT_EQ(Types(out), std::vector<ResourceType>{kLds});
+}
+
+TEST(SotwState, ListenerWithInlineRoutesToARejectedClusterHoldsLds) {
+  envoy::extensions::filters::network::http_connection_manager::v3::
+      HttpConnectionManager manager;
+  auto* route =
+      manager.mutable_route_config()->add_virtual_hosts()->add_routes();
+  route->mutable_route()->set_cluster("bad");
+  envoy::config::listener::v3::Listener listener;
+  listener.set_name("inline");
+  listener.mutable_api_listener()->mutable_api_listener()->PackFrom(manager);
+  const auto base = View({{"bad", 80, LbPolicy::kLeastRequest}, {"good"}});
+  auto view = std::make_shared<ViewSnapshot>(*base);
+  auto listeners = std::make_shared<ResourceMap>(base->Of(kLds));
+  listeners->emplace("inline",
+                     MakeResource(ResourceType::kListener, "inline", listener));
+  view->resources[Index(kLds)] = listeners;
+  view->changes[Index(kLds)] = nullptr;
+
+  SharedStream client;
+  client.Ask(kCds, {"bad"});
+  ASSERT_EQ(Types(client.Poll(*view, {kCds})), std::vector<ResourceType>{kCds});
+  // Leaving "inline" out of a full-state response would remove it: all wait.
+  client.Ask(kLds, {"good", "inline"});
+  EXPECT_TRUE(client.Poll(*view).empty());
+  client.Ask(kLds, {"good"});
+  auto out = client.Poll(*view);
+  ASSERT_EQ(Types(out), std::vector<ResourceType>{kLds});
+  EXPECT_EQ(Names(out[0]), std::vector<std::string>{"good"});
 }
 
 TEST(SotwState, FirstRequestWithForeignVersionAndNonceIsInitial) {

@@ -68,6 +68,94 @@ std::string FullVersion(const ResourceMap& resources) {
       [](const ResourcePtr& r) -> const std::string& { return r->version; });
 }
 
+// EDS/RDS: the version names everything the client will hold once it takes
+// `resources`, sent now or before.
+std::string SubsetVersion(const TypeState& state,
+                          const std::vector<ResourcePtr>& resources) {
+  uint64_t version = state.version_sum;
+  for (const ResourcePtr& resource : resources) {
+    if (auto it = state.sent.find(resource->name); it != state.sent.end()) {
+      version -= SotwEntryHash(it->first, it->second);
+    }
+    version += SotwEntryHash(resource->name, resource->version);
+  }
+  return HashHex(version);
+}
+
+bool SameVersion(const ResourcePtr& a, const ResourcePtr& b) {
+  return a == b || a->version == b->version;
+}
+
+// `resources` is sorted by name.
+bool Contains(const std::vector<ResourcePtr>& resources,
+              std::string_view name) {
+  auto it = std::lower_bound(
+      resources.begin(), resources.end(), name,
+      [](const ResourcePtr& r, std::string_view n) { return r->name < n; });
+  return it != resources.end() && (*it)->name == name;
+}
+
+// After a NACK of the last CDS response (`state.last_response`): which of its
+// clusters the client may have rejected. A NACK says that some cluster was
+// refused, not which. gRPC clients validate each resource on its own (gRFC
+// A46) and keep every valid cluster of a response they NACK. Holding every
+// route until the client ACKs a CDS therefore stalls a client that shares one
+// ADS stream across targets (grpc-js; C-core with one XdsClient per process,
+// as in Debian's 1.51): each new target adds its cluster to a response that
+// still carries the bad one, so no CDS is ever ACKed and no new target ever
+// resolves. Routes wait only on the clusters that can be the refused one:
+//  - only a cluster the client has not ACKed at this version can be;
+//  - when every suspect of the previous NACK is still there, unchanged, it
+//    explains this NACK on its own (validation is deterministic), so the
+//    suspects stay as they are and what the response adds is presumed taken.
+//    This is the shared stream asking for one more cluster next to the bad
+//    one: without it, each new target would stall as before;
+//  - otherwise (a suspect was changed, fixed or dropped) the suspects are
+//    the ones still there unchanged plus what is new or changed since the
+//    previous answered response; what was presumed taken and did not change
+//    stays so;
+//  - if that leaves none, a cluster presumed taken must be the refused one:
+//    every cluster not ACKed at this version is suspect.
+// An ACK clears them. A cluster that first came next to an unchanged earlier
+// suspect becomes one only when nothing else can explain a later NACK, so a
+// route waits only on a cluster that may itself be the invalid one, until it
+// changes, the client drops it or a CDS is ACKed. The cost: a presumed
+// cluster that is invalid too gets routes pointed at it, and the client fails
+// their calls with its NACK error; for a new target that is no worse than
+// leaving it unanswered. Clients that may reject a response whole get no
+// presumption (SotwState::MayBeRejected).
+void SuspectRejectedClusters(TypeState& state) {
+  const ResourceMap& rejected = Entries(state.last_response);
+  const ResourceMap& acked = Entries(state.acked_response);
+  const ResourceMap& before = Entries(state.answered_response);
+  std::vector<ResourcePtr> still;  // earlier suspects present and unchanged
+  for (const ResourcePtr& suspect : state.suspects) {
+    auto it = rejected.find(suspect->name);
+    if (it != rejected.end() && SameVersion(it->second, suspect)) {
+      still.push_back(it->second);
+    }
+  }
+  if (!state.suspects.empty() && still.size() == state.suspects.size()) {
+    state.suspects = std::move(still);
+    return;
+  }
+  std::vector<ResourcePtr> suspects;  // in name order, like `rejected`
+  for (const auto& [name, resource] : rejected) {
+    if (Differs(acked, name, resource) &&
+        (Differs(before, name, resource) || Contains(still, name))) {
+      suspects.push_back(resource);
+    }
+  }
+  if (suspects.empty()) {
+    for (const auto& [name, resource] : rejected) {
+      if (Differs(acked, name, resource)) {
+        suspects.push_back(resource);
+      }
+    }
+  }
+  state.suspects = std::move(suspects);
+}
+
 }  // namespace
 
 SotwState::RequestOutcome SotwState::OnRequest(
@@ -163,8 +251,10 @@ SotwState::RequestOutcome SotwState::OnRequest(
     ++state.acks;
     if (!state.inflight_heartbeat) {
       state.acked_version = state.last_version_info;
-      if (keep_accepted_) {
+      if (keep_accepted_ || type == ResourceType::kCluster) {
         state.acked_response = state.last_response;
+      }
+      if (keep_accepted_) {
         for (auto& [name, version] : state.inflight_sent) {
           if (state.names.contains(name)) {  // unless unsubscribed meanwhile
             state.acked_sent.insert_or_assign(name, std::move(version));
@@ -173,6 +263,14 @@ SotwState::RequestOutcome SotwState::OnRequest(
       }
     }
     outcome.kind = RequestKind::kAck;
+  }
+  if (type == ResourceType::kCluster && !was_heartbeat) {
+    if (request.has_error_detail()) {
+      SuspectRejectedClusters(state);
+    } else {
+      state.suspects.clear();
+    }
+    state.answered_response = state.last_response;
   }
   state.inflight_heartbeat = false;
   state.inflight_sent.clear();
@@ -261,15 +359,7 @@ std::optional<SotwState::Candidate> SotwState::Compute(
   if (candidate.resources.empty() && !state.force_response) {
     return std::nullopt;
   }
-  // The version names everything the client will hold, sent now or before.
-  uint64_t version = state.version_sum;
-  for (const ResourcePtr& resource : candidate.resources) {
-    if (auto it = state.sent.find(resource->name); it != state.sent.end()) {
-      version -= SotwEntryHash(it->first, it->second);
-    }
-    version += SotwEntryHash(resource->name, resource->version);
-  }
-  candidate.version_info = HashHex(version);
+  candidate.version_info = SubsetVersion(state, candidate.resources);
   return candidate;
 }
 
@@ -396,17 +486,70 @@ std::vector<PendingResponse> SotwState::Poll(const ViewSnapshot& snapshot) {
   if (auto endpoints = Next(ResourceType::kEndpoint, snapshot)) {
     Commit(std::move(*endpoints), snapshot, &out);
   }
-  // Routes may point at clusters the client does not have until it ACKs
-  // CDS; after a NACK they wait for a CDS the client accepts.
+  // Routes may point at clusters the client does not have until it answers
+  // CDS, so none go while a CDS response is in flight. After a NACK, what
+  // points at a cluster the client may have rejected waits for a CDS it
+  // accepts, and the rest goes: make before break must not become never.
   const TypeState& clusters = Of(ResourceType::kCluster);
-  if (clusters.inflight_nonce.empty() && !clusters.rejected) {
+  if (clusters.inflight_nonce.empty()) {
     for (ResourceType type : {ResourceType::kListener, ResourceType::kRoute}) {
-      if (auto candidate = Next(type, snapshot)) {
+      auto candidate = Next(type, snapshot);
+      if (candidate &&
+          (!clusters.rejected || DropHeld(&*candidate, snapshot))) {
         Commit(std::move(*candidate), snapshot, &out);
       }
     }
   }
   return out;
+}
+
+bool SotwState::MayBeRejected(std::string_view cluster, Flavor flavor) const {
+  const TypeState& clusters = Of(ResourceType::kCluster);
+  if (flavor == Flavor::kGrpc) {
+    return Contains(clusters.suspects, cluster);
+  }
+  // Envoy rejects a response whole when one of its clusters fails proto
+  // validation, so it may have taken none of it: any cluster it has not
+  // ACKed at this version may be missing, and a route to it would send
+  // requests to a cluster it never got.
+  const ResourceMap& rejected = Entries(clusters.last_response);
+  auto it = rejected.find(cluster);
+  return it != rejected.end() &&
+         Differs(Entries(clusters.acked_response), it->first, it->second);
+}
+
+bool SotwState::DropHeld(Candidate* candidate,
+                         const ViewSnapshot& snapshot) const {
+  const Flavor flavor = snapshot.key.flavor;
+  // The references were found when the resource was made (Resource::clusters).
+  auto held = [this, flavor](const ResourcePtr& resource) {
+    return std::any_of(resource->clusters.begin(), resource->clusters.end(),
+                       [this, flavor](const std::string& cluster) {
+                         return MayBeRejected(cluster, flavor);
+                       });
+  };
+  const TypeState& state = Of(candidate->type);
+  if (IsFullState(candidate->type)) {
+    // Leaving a listener out of a full-state response would remove it, so
+    // one that must wait holds back the response; what the client already
+    // has may go again. A listener on RDS names no cluster and never waits.
+    const ResourceMap& before = Entries(state.last_response);
+    return std::none_of(candidate->full->begin(), candidate->full->end(),
+                        [&](const auto& entry) {
+                          return Differs(before, entry.first, entry.second) &&
+                                 held(entry.second);
+                        });
+  }
+  if (std::erase_if(candidate->resources, held) == 0) {
+    return true;
+  }
+  candidate->complete = false;  // what waits is looked at again next time
+  if (candidate->resources.empty()) {
+    // Not even the answer to an initial request: it comes with the route.
+    return false;
+  }
+  candidate->version_info = SubsetVersion(state, candidate->resources);
+  return true;
 }
 
 std::vector<PendingResponse> SotwState::Heartbeats(

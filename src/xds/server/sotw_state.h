@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "envoy/service/discovery/v3/discovery.pb.h"
@@ -46,9 +47,16 @@ struct TypeState {
   uint64_t acks = 0;
   uint64_t nacks = 0;
   std::optional<NackRecord> last_nack;
-  // What the client accepted last (not counting heartbeats), kept only for
-  // clients with TTLs: heartbeats refresh this, also after a NACK.
-  ResourceMapPtr acked_response;                               // LDS/CDS
+  // What the client accepted last (not counting heartbeats): CDS always, as
+  // what routes may point at after a NACK; LDS only for clients with TTLs,
+  // whose heartbeats refresh this, also after a NACK.
+  ResourceMapPtr acked_response;  // LDS/CDS
+  // CDS: the last response the client answered, ACK or NACK.
+  ResourceMapPtr answered_response;
+  // CDS, while the last response is rejected: those of its clusters that a
+  // client validating each resource on its own may have rejected, by name
+  // (see SuspectRejectedClusters in sotw_state.cc).
+  std::vector<ResourcePtr> suspects;
   std::map<std::string, std::string, std::less<>> acked_sent;  // EDS/RDS
   // EDS/RDS: what the response in flight carries; added to acked_sent when
   // the client ACKs it (`sent` also holds what it rejected).
@@ -120,6 +128,11 @@ class SotwState {
   bool HasWork(ResourceType type, const ViewSnapshot& snapshot) const;
   // Adds the clusters of the last CDS response that `candidate` drops.
   void KeepRemovedClusters(Candidate* candidate) const;
+  // After a CDS NACK: whether the client may lack `cluster` because of it.
+  bool MayBeRejected(std::string_view cluster, Flavor flavor) const;
+  // Takes out of an LDS/RDS candidate what points at a cluster the client
+  // may have rejected; false when nothing is left to send.
+  bool DropHeld(Candidate* candidate, const ViewSnapshot& snapshot) const;
   void Commit(Candidate candidate, const ViewSnapshot& snapshot,
               std::vector<PendingResponse>* out);
   TypeState& Mutable(ResourceType type) { return types_[Index(type)]; }
