@@ -14,6 +14,8 @@ policy is not supported"; src/core/ext/xds/xds_cluster.cc in 1.51). C-core
 validates each resource of a response on its own (gRFC A46), so it keeps the
 other clusters of the responses it NACKs."""
 import os
+
+import pytest
 import subprocess
 import threading
 import time
@@ -106,6 +108,10 @@ def cds_nacks(attache, node_id):
     return (state or {}).get("nack_count", 0)
 
 
+@pytest.mark.skip(reason="attache no longer serves a Cluster that a gRPC client rejects: "
+                  "LEAST_REQUEST now goes to gRPC as ROUND_ROBIN plus a typed policy list "
+                  "(docs/resilience.md), and no other setting gives one; the raw-client test "
+                  "below and tests/xds/sotw_state_test.cc keep the rule covered")
 def test_new_targets_resolve_while_a_cluster_stays_rejected(attache_factory, grpc_server_factory,
                                                             tmp_path):
     """The client rejects the Cluster of xds:///bad; xds:///good, dialed next on
