@@ -154,6 +154,12 @@ ResilienceSettings ResilienceOf(const Service& service,
   return Overlay(service.settings.resilience, defaults.resilience);
 }
 
+uint32_t OverprovisioningOf(const Service& service,
+                            const ServiceDefaults& defaults) {
+  return service.settings.resilience.overprovisioning_factor.value_or(
+      *defaults.resilience.overprovisioning_factor);
+}
+
 cluster_v3::Cluster MakeCluster(const std::string& cluster_name,
                                 const Service& service,
                                 const ServiceDefaults& defaults,
@@ -332,7 +338,7 @@ std::vector<endpoint_v3::ClusterLoadAssignment> TranslateEndpoints(
     }
     out.push_back(MakeLoadAssignment(
         cluster_name, *service, policy, place, options.defaults.local_percent,
-        *ResilienceOf(*service, options.defaults).overprovisioning_factor));
+        OverprovisioningOf(*service, options.defaults)));
   }
   return out;
 }

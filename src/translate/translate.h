@@ -62,6 +62,11 @@ std::string ClusterName(const std::string& name_template,
 ResilienceSettings ResilienceOf(const Service& service,
                                 const ServiceDefaults& defaults);
 
+// The one resilience field load assignments need, without resolving the
+// rest (that runs for every place of every endpoint change).
+uint32_t OverprovisioningOf(const Service& service,
+                            const ServiceDefaults& defaults);
+
 // Envoy gets outlier detection, active health checks, circuit breakers with
 // a retry budget and the panic threshold; gRPC clients get what they read
 // (outlier detection, gRFC A50; circuit breakers, A32) and the load

@@ -207,16 +207,15 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
       if (map.contains(cluster)) {
         continue;
       }
-      map.emplace(cluster, Build(ResourceType::kEndpoint, cluster,
-                                 Unchanged(before.get(), name, entry.second),
-                                 MapOf(old), [&] {
-                                   return MakeLoadAssignment(
-                                       cluster, service,
-                                       FailoverOf(service, options_.defaults),
-                                       nowhere, options_.defaults.local_percent,
-                                       *ResilienceOf(service, options_.defaults)
-                                            .overprovisioning_factor);
-                                 }));
+      map.emplace(
+          cluster,
+          Build(ResourceType::kEndpoint, cluster,
+                Unchanged(before.get(), name, entry.second), MapOf(old), [&] {
+                  return MakeLoadAssignment(
+                      cluster, service, FailoverOf(service, options_.defaults),
+                      nowhere, options_.defaults.local_percent,
+                      OverprovisioningOf(service, options_.defaults));
+                }));
     }
     slot->value =
         std::make_shared<const SharedMap>(Succeed(std::move(map), old.get()));
@@ -247,15 +246,15 @@ std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
     }
     if (!resource) {
       // Only this place's own previous map holds what this place saw.
-      resource = Build(
-          ResourceType::kEndpoint, cluster,
-          old && Unchanged(before.get(), service_name, entry.second),
-          MapOf(similar), [&] {
-            return MakeLoadAssignment(cluster, service, policy, place,
-                                      options_.defaults.local_percent,
-                                      *ResilienceOf(service, options_.defaults)
-                                           .overprovisioning_factor);
-          });
+      resource =
+          Build(ResourceType::kEndpoint, cluster,
+                old && Unchanged(before.get(), service_name, entry.second),
+                MapOf(similar), [&] {
+                  return MakeLoadAssignment(
+                      cluster, service, policy, place,
+                      options_.defaults.local_percent,
+                      OverprovisioningOf(service, options_.defaults));
+                });
       std::lock_guard placed_lock(placed_mu_);
       placed_.emplace(key, resource);
     }
