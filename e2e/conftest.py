@@ -58,7 +58,7 @@ class Attache:
         tmp.write_text(text)
         os.replace(tmp, self.hosts_path)
 
-    def start(self, xds_port=0, admin_port=0):
+    def start(self, xds_port=0, admin_port=0, timeout=20):
         if self.ports_path.exists():
             self.ports_path.unlink()
         config = yaml.safe_load(self.config_path.read_text())
@@ -71,7 +71,7 @@ class Attache:
              "--write-ports", str(self.ports_path), "--log-level", "debug",
              *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT)
-        ports = wait_until(self._read_ports, timeout=20, what="attache to listen")
+        ports = wait_until(self._read_ports, timeout=timeout, what="attache to listen")
         self.xds_port, self.admin_port = ports["xds"], ports["admin"]
         return self
 

@@ -23,7 +23,7 @@ from client_faults_support import (DELTA_METHOD, MIB, PROMPT, SOTW_METHOD, Blind
                                    write_json_hosts)
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.service.discovery.v3 import discovery_pb2
-from support import catalog, endpoint_ports, endpoints
+from support import catalog, endpoint_ports, endpoints, http_get
 
 CACHE = pathlib.Path(os.environ.get("ATTACHE_CACHE", os.path.expanduser("~/.cache/attache")))
 XDSLOAD = CACHE / "bin" / "xdsload"
@@ -306,7 +306,8 @@ def bulk_attache(attache_factory, services, bulk_services=BULK_SERVICES):
         {"name": "bulk", "type": "file", "path": "bulk.json"}]}, start=False)
     bulk = big_catalog(bulk_services, BULK_ENDPOINTS)
     write_json_hosts(attache.workdir / "bulk.json", bulk)
-    attache.start()
+    # yaml-cpp reads the 10 MB file in about 5 s, an ASan build in 30 to 40.
+    attache.start(timeout=90 if SANITIZED else 20)
     return attache, sorted(bulk)
 
 
@@ -517,3 +518,37 @@ def test_e1_reconnect_storm(attache_factory, xds, tmp_path):
     assert max(during) < STORM_PROMPT, f"a change took {max(during):.2f} s during the storm"
     # After the storm, one more change reaches the follower at once.
     assert set_weight(weight) < PROMPT
+
+
+# --- 7: strings a client sends back at the debug pages ---------------------------
+def test_e7_client_strings_cannot_break_or_swell_debug_pages(attache_factory, xds):
+    """A NACK message whose 1024th byte falls inside a character, and a node id
+    of 200 KiB: /debug/clients still answers valid JSON, with both clipped on a
+    character boundary (a cut inside a character used to make the page answer
+    500 for as long as that client stayed connected)."""
+    attache = attache_factory(catalog("alpha"))
+    long_id = "n" * (200 * 1024)
+    hog = xds(attache, envoy_node(long_id))
+    hog.subscribe(CLUSTER)
+    stream = xds(attache, envoy_node("utf8-nacker"))
+    cds = stream.subscribe(CLUSTER, ack=False)
+    message = "x" + "é" * 1000  # byte 1024 is the second byte of an "é"
+    stream.nack(cds, message=message)
+
+    def nack_recorded():
+        entry = client_of(attache, "utf8-nacker")
+        return entry if entry["types"] and any(
+            (t.get("last_nack") or {}).get("message") for t in entry["types"].values()) else None
+
+    entry = wait_until(nack_recorded, timeout=5, what="the NACK in /debug/clients")
+    recorded = next(t["last_nack"]["message"] for t in entry["types"].values()
+                    if t.get("last_nack"))
+    kept = recorded.split("...(")[0]
+    assert message.startswith(kept) and len(kept.encode()) == 1023, recorded[:80]
+    assert recorded.endswith(f"...({len(message.encode())} bytes)")
+    page = http_get(attache.admin_url + "/debug/clients")
+    assert len(page) < 64 * 1024, f"/debug/clients is {len(page)} bytes with one long node id"
+    assert not clients_of(attache, long_id)
+    listed = json.loads(page)
+    listed = listed.get("clients", []) if isinstance(listed, dict) else listed
+    assert any(c["node_id"] == "n" * 1024 + f"...({len(long_id)} bytes)" for c in listed)

@@ -8,6 +8,16 @@
 #include "admin/dashboard_page.h"
 
 namespace attache {
+namespace {
+
+// Debug pages echo what clients sent (node ids, NACK messages): a byte that
+// is not UTF-8 becomes U+FFFD instead of an exception that fails the page.
+std::string JsonBody(const nlohmann::json& json) {
+  return json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
+}  // namespace
 
 AdminServer::AdminServer(Handlers handlers)
     : handlers_(std::move(handlers)),
@@ -28,7 +38,7 @@ AdminServer::AdminServer(Handlers handlers)
       });
   server_->Get("/debug/sources", [this](const httplib::Request&,
                                         httplib::Response& res) {
-    res.set_content(handlers_.sources().dump(2) + "\n", "application/json");
+    res.set_content(JsonBody(handlers_.sources()), "application/json");
   });
   server_->Get("/metrics",
                [this](const httplib::Request&, httplib::Response& res) {
@@ -37,15 +47,15 @@ AdminServer::AdminServer(Handlers handlers)
                });
   server_->Get("/debug/catalog", [this](const httplib::Request&,
                                         httplib::Response& res) {
-    res.set_content(handlers_.catalog().dump(2) + "\n", "application/json");
+    res.set_content(JsonBody(handlers_.catalog()), "application/json");
   });
   server_->Get("/debug/clients", [this](const httplib::Request&,
                                         httplib::Response& res) {
-    res.set_content(handlers_.clients().dump(2) + "\n", "application/json");
+    res.set_content(JsonBody(handlers_.clients()), "application/json");
   });
   server_->Get(
       "/debug/views", [this](const httplib::Request&, httplib::Response& res) {
-        res.set_content(handlers_.views().dump(2) + "\n", "application/json");
+        res.set_content(JsonBody(handlers_.views()), "application/json");
       });
   server_->Get("/debug/config_dump", [this](const httplib::Request& req,
                                             httplib::Response& res) {
@@ -58,7 +68,7 @@ AdminServer::AdminServer(Handlers handlers)
           "text/plain");
       return;
     }
-    res.set_content(dump.dump(2) + "\n", "application/json");
+    res.set_content(JsonBody(dump), "application/json");
   });
 }
 

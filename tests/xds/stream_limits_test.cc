@@ -177,6 +177,20 @@ TEST(StreamLimitsTest, NackTextIsRecordedCut) {
   EXPECT_LT(detail.size(), 2 * kMaxEchoedBytes);
 }
 
+TEST(StreamLimitsTest, ClippedCutsBetweenUtf8Characters) {
+  // "é" is two bytes: with one byte of padding, byte 1024 is the second
+  // byte of a character, which a cut at 1024 would split.
+  std::string text = "x";
+  for (int i = 0; i < 1000; ++i) {
+    text += "\xC3\xA9";
+  }
+  const std::string cut = Clipped(text);
+  const std::string kept = cut.substr(0, cut.find("..."));
+  EXPECT_EQ(kept.size(), 1023U);
+  EXPECT_EQ(kept.back(), '\xA9');
+  EXPECT_NE(cut.find("...(2001 bytes)"), std::string::npos);
+}
+
 TEST(StreamLimitsTest, ClippedSaysHowLongTheTextWas) {
   EXPECT_EQ(Clipped("short"), "short");
   const std::string cut = Clipped(std::string(5000, 'a'));

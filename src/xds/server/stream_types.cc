@@ -40,7 +40,13 @@ std::string Clipped(std::string_view text) {
   if (text.size() <= kMaxEchoedBytes) {
     return std::string(text);
   }
-  return std::string(text.substr(0, kMaxEchoedBytes)) + "...(" +
+  // Cut before a UTF-8 continuation byte, not inside a character: a clipped
+  // NACK message or node id must stay valid text for logs and JSON pages.
+  size_t cut = kMaxEchoedBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0U) == 0x80U) {
+    --cut;
+  }
+  return std::string(text.substr(0, cut)) + "...(" +
          std::to_string(text.size()) + " bytes)";
 }
 

@@ -293,10 +293,12 @@ std::optional<envoy::config::core::v3::Node> XdsStream::BoundNode() const {
 
 nlohmann::json XdsStream::DebugJson() const {
   Lock lock(mu_);
+  // Node strings are the client's: up to kMaxNodeBytes each, clipped here
+  // as in the log so 100 clients cannot make this page 100 MiB.
   return {
-      {"node_id", node_.id()},
-      {"node_cluster", node_.cluster()},
-      {"user_agent", node_.user_agent_name()},
+      {"node_id", Clipped(node_.id())},
+      {"node_cluster", Clipped(node_.cluster())},
+      {"user_agent", Clipped(node_.user_agent_name())},
       {"protocol", protocol_->Name()},
       {"flavor", FlavorName(view_.flavor)},
       {"view", ViewJson(view_)},
@@ -304,9 +306,9 @@ nlohmann::json XdsStream::DebugJson() const {
       {"peer", peer_},
       {"connected_at", FormatUtc(connected_at_)},
       {"locality",
-       {{"region", node_.locality().region()},
-        {"zone", node_.locality().zone()},
-        {"sub_zone", node_.locality().sub_zone()}}},
+       {{"region", Clipped(node_.locality().region())},
+        {"zone", Clipped(node_.locality().zone())},
+        {"sub_zone", Clipped(node_.locality().sub_zone())}}},
       {"types", protocol_->TypesJson()},
       // Responses not yet written: more than a few means a slow reader.
       {"queued_responses", write_queue_.size()},
