@@ -58,12 +58,13 @@ class Attache:
         tmp.write_text(text)
         os.replace(tmp, self.hosts_path)
 
-    def start(self, xds_port=0, admin_port=0, timeout=20):
+    def start(self, xds_port=0, admin_port=0, timeout=20, health_port=0):
         if self.ports_path.exists():
             self.ports_path.unlink()
         config = yaml.safe_load(self.config_path.read_text())
         config["xds"]["listen"] = f"127.0.0.1:{xds_port}"
         config["admin"]["listen"] = f"127.0.0.1:{admin_port}"
+        config["admin"]["health_listen"] = f"127.0.0.1:{health_port}"
         self.config_path.write_text(yaml.safe_dump(config))
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -73,6 +74,7 @@ class Attache:
             stdout=log, stderr=subprocess.STDOUT)
         ports = wait_until(self._read_ports, timeout=timeout, what="attache to listen")
         self.xds_port, self.admin_port = ports["xds"], ports["admin"]
+        self.health_port = ports["health"]
         return self
 
     def _read_ports(self):
@@ -90,6 +92,10 @@ class Attache:
     def admin_url(self):
         return f"http://127.0.0.1:{self.admin_port}"
 
+    @property
+    def health_url(self):
+        return f"http://127.0.0.1:{self.health_port}"
+
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -99,9 +105,9 @@ class Attache:
 
     def restart(self):
         """Stops attache and starts it again on the same ports."""
-        xds, admin = self.xds_port, self.admin_port
+        xds, admin, health = self.xds_port, self.admin_port, self.health_port
         self.stop()
-        return self.start(xds, admin)
+        return self.start(xds, admin, health_port=health)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const attache::Config config =
         attache::ParseConfig("/etc/attache/attache.yaml", text);
     FUZZ_CHECK(attache::IsIpLiteral(config.xds_listen.host));
-    FUZZ_CHECK(attache::IsIpLiteral(config.admin_listen.host));
+    FUZZ_CHECK(attache::IsIpLiteral(config.admin.listen.host));
     FUZZ_CHECK(!config.xds_listen.ToString().empty());
     FUZZ_CHECK(config.debounce <= config.max_delay);
     if (config.xds_ttl.ttl.count() > 0) {

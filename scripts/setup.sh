@@ -15,7 +15,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libspdlog-dev libcli11-dev libxxhash-dev nlohmann-json3-dev
-  libcpp-httplib-dev libcurl4-openssl-dev libsimdjson-dev libssl-dev libgtest-dev libbenchmark-dev
+  libcpp-httplib-dev libmicrohttpd-dev libcurl4-openssl-dev libsimdjson-dev libssl-dev libgtest-dev libbenchmark-dev
   prometheus-cpp-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   python3-venv jq

@@ -555,3 +555,31 @@ def test_e7_client_strings_cannot_break_or_swell_debug_pages(attache_factory, xd
     listed = json.loads(page)
     listed = listed.get("clients", []) if isinstance(listed, dict) else listed
     assert any(c["node_id"] == "n" * 1024 + f"...({len(long_id)} bytes)" for c in listed)
+
+
+# --- 8: a client that connects and leaves in a loop -----------------------------------
+def test_e8_connect_loop_cannot_flood_the_log(attache_factory, xds):
+    """300 clients connect and leave in a row: attache logs the first
+    hundred at info level and the rest at debug level only (the first line
+    of the next 10 s window says how many were held back: LogBudget's unit
+    test)."""
+    attache = attache_factory(witness_catalog(), start=False)
+    attache.extra_args = ["--log-format", "json"]
+    attache.start()
+    for i in range(300):
+        with xds(attache, envoy_node(f"looper-{i}")) as stream:
+            stream.subscribe(CLUSTER)
+    wait_until(lambda: not clients_of(attache, "looper-299"), timeout=10,
+               what="the last looper to leave")
+    witness = xds(attache, envoy_node("after-the-loop"))
+    witness.subscribe(CLUSTER)
+    wait_until(lambda: clients_of(attache, "after-the-loop"), timeout=10,
+               what="the client after the loop")
+    records = [json.loads(line) for line in attache.log().splitlines() if line.strip()]
+    info = [r["msg"] for r in records if r["level"] == "info"
+            and ("connected from" in r["msg"] or "disconnected (" in r["msg"])]
+    debug = [r["msg"] for r in records if r["level"] == "debug"
+             and ("connected from" in r["msg"] or "disconnected (" in r["msg"])]
+    # 600 lines in all; 100 per 10 s window pass at info level.
+    assert len(info) + len(debug) >= 600
+    assert 100 <= len(info) <= 200, f"{len(info)} connect/leave lines at info level"

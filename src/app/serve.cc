@@ -69,11 +69,16 @@ nlohmann::json ConfigDump(
   return DumpForNode(*registry.Current(), node);
 }
 
-void WritePortsFile(const std::filesystem::path& file, int xds, int admin) {
+void WritePortsFile(const std::filesystem::path& file, int xds,
+                    AdminServer::Ports admin) {
   const auto tmp = file.string() + ".tmp";
   {
     std::ofstream out(tmp);
-    out << nlohmann::json{{"xds", xds}, {"admin", admin}}.dump() << "\n";
+    out << nlohmann::json{{"xds", xds},
+                          {"admin", admin.admin},
+                          {"health", admin.health}}
+               .dump()
+        << "\n";
   }
   std::filesystem::rename(tmp, file);
 }
@@ -126,38 +131,43 @@ int Serve(const Config& config, const ServeOptions& options) {
   // Set on SIGTERM: a replica that is going away must not be sent new
   // clients, even while its admin API still answers.
   std::atomic<bool> draining{false};
-  AdminServer admin(AdminServer::Handlers{
-      .not_ready =
-          [&catalog, &draining, require_synced] {
-            return draining ? std::string("draining (shutting down)")
-                            : NotReadySources(catalog, require_synced);
-          },
-      .clients = [&xds] { return xds.registry().ClientsJson(); },
-      .sources = [&catalog] { return SourcesJson(catalog); },
-      .catalog =
-          [&catalog, names = SourceNames(config)] {
-            return CatalogJson(*catalog.Current(), names);
-          },
-      .views = [&xds] { return xds.registry().ViewsJson(); },
-      .metrics =
-          [&catalog, &xds] {
-            auto extra = StatusMetrics(catalog, xds.registry(), xds.tls());
-            for (auto& family : ProcessMetrics()) {
-              extra.push_back(std::move(family));
-            }
-            return MetricsText(std::move(extra));
-          },
-      .config_dump =
-          [&xds](const std::multimap<std::string, std::string>& params) {
-            return ConfigDump(xds.registry(), params);
-          },
-  });
-  const int admin_port = admin.Start(config.admin_listen);
-  spdlog::info("attache {} serving xDS on {}:{}, admin on http://{}:{}",
-               ATTACHE_VERSION, config.xds_listen.host, xds_port,
-               config.admin_listen.host, admin_port);
+  AdminServer admin(
+      AdminServer::Handlers{
+          .not_ready =
+              [&catalog, &draining, require_synced] {
+                return draining ? std::string("draining (shutting down)")
+                                : NotReadySources(catalog, require_synced);
+              },
+          .clients = [&xds] { return xds.registry().ClientsJson(); },
+          .sources = [&catalog] { return SourcesJson(catalog); },
+          .catalog =
+              [&catalog, names = SourceNames(config)] {
+                return CatalogJson(*catalog.Current(), names);
+              },
+          .views = [&xds] { return xds.registry().ViewsJson(); },
+          .metrics =
+              [&catalog, &xds] {
+                auto extra = StatusMetrics(catalog, xds.registry(), xds.tls());
+                for (auto& family : ProcessMetrics()) {
+                  extra.push_back(std::move(family));
+                }
+                return MetricsText(std::move(extra));
+              },
+          .config_dump =
+              [&xds](const HttpQuery& params) {
+                return ConfigDump(xds.registry(), params);
+              },
+      },
+      config.admin);
+  const AdminServer::Ports admin_ports = admin.Start();
+  spdlog::info(
+      "attache {} serving xDS on {}:{}, admin on http://{}:{}, probes on "
+      "http://{}:{}",
+      ATTACHE_VERSION, config.xds_listen.host, xds_port,
+      config.admin.listen.host, admin_ports.admin,
+      config.admin.HealthListen().host, admin_ports.health);
   if (!options.ports_file.empty()) {
-    WritePortsFile(options.ports_file, xds_port, admin_port);
+    WritePortsFile(options.ports_file, xds_port, admin_ports);
   }
 
   std::map<std::string, std::chrono::milliseconds> max_staleness;

@@ -266,6 +266,16 @@ SourceConfig ParseSource(const YAML::Node& node, const YamlPath& where,
 
 }  // namespace
 
+ListenAddress AdminConfig::HealthListen() const {
+  if (health_listen) {
+    return *health_listen;
+  }
+  const uint16_t port = listen.port == 0 || listen.port == 65535
+                            ? uint16_t{0}
+                            : static_cast<uint16_t>(listen.port + 1);
+  return ListenAddress{listen.host, port};
+}
+
 std::string ListenAddress::ToString() const {
   if (host.find(':') != std::string::npos) {
     return "[" + host + "]:" + std::to_string(port);
@@ -340,9 +350,39 @@ Config ParseConfig(const std::filesystem::path& file, const std::string& text) {
 
   if (const YAML::Node admin = doc["admin"]) {
     const YamlPath where = root.Key("admin");
-    ExpectMap(admin, where, {"listen"});
+    ExpectMap(admin, where,
+              {"listen", "health_listen", "max_connections",
+               "max_connections_per_peer", "idle_timeout",
+               "max_request_header_bytes"});
+    AdminConfig& out = config.admin;
     if (auto listen = OptionalString(admin, "listen", where)) {
-      config.admin_listen = ParseListen(*listen, where.Key("listen"));
+      out.listen = ParseListen(*listen, where.Key("listen"));
+    }
+    if (auto listen = OptionalString(admin, "health_listen", where)) {
+      out.health_listen = ParseListen(*listen, where.Key("health_listen"));
+    }
+    out.max_connections = static_cast<uint32_t>(
+        OptionalUint(admin, "max_connections", where, 4, 100'000)
+            .value_or(out.max_connections));
+    out.max_connections_per_peer = static_cast<uint32_t>(
+        OptionalUint(admin, "max_connections_per_peer", where, 1, 100'000)
+            .value_or(out.max_connections_per_peer));
+    if (out.max_connections_per_peer > out.max_connections) {
+      where.Key("max_connections_per_peer")
+          .Fail("must not be more than max_connections");
+    }
+    out.idle_timeout = OptionalDuration(admin, "idle_timeout", where,
+                                        std::chrono::milliseconds(1'000),
+                                        std::chrono::milliseconds(3'600'000))
+                           .value_or(out.idle_timeout);
+    out.max_request_header_bytes =
+        static_cast<uint32_t>(OptionalUint(admin, "max_request_header_bytes",
+                                           where, 4096, uint64_t{1024} * 1024)
+                                  .value_or(out.max_request_header_bytes));
+    if (out.health_listen && out.listen.port != 0 &&
+        out.health_listen->port == out.listen.port &&
+        out.health_listen->host == out.listen.host) {
+      where.Key("health_listen").Fail("must differ from admin.listen");
     }
   }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -94,12 +95,31 @@ struct SourceConfig {
       spec;
 };
 
+// The admin HTTP listeners (admin:). Every figure bounds what one client
+// (or a slowloris crowd) can hold; past a limit a connection is refused or
+// closed, never queued.
+struct AdminConfig {
+  ListenAddress listen{"127.0.0.1", 19000};
+  // /healthz and /readyz on a listener of their own, so that a flood of the
+  // debug pages cannot fail a liveness probe. Unset: the admin host and the
+  // admin port + 1 (a free port when the admin port is 0).
+  std::optional<ListenAddress> health_listen;
+  uint32_t max_connections = 256;          // per listener
+  uint32_t max_connections_per_peer = 16;  // per listener and peer address
+  // A connection that sends or accepts nothing for this long is closed.
+  std::chrono::milliseconds idle_timeout{10'000};
+  // The request line and headers of one request; more gets 431.
+  uint32_t max_request_header_bytes = 16 * 1024;
+
+  ListenAddress HealthListen() const;
+};
+
 struct Config {
   std::filesystem::path file;
   ListenAddress xds_listen;
   TtlConfig xds_ttl;
   XdsTlsConfig xds_tls;
-  ListenAddress admin_listen{"127.0.0.1", 19000};
+  AdminConfig admin;
   std::chrono::milliseconds debounce{50};
   std::chrono::milliseconds max_delay{500};
   ServiceDefaults defaults;

@@ -25,7 +25,7 @@ TEST(Config, MinimalConfigGetsDefaults) {
   const Config config = ParseConfig("/etc/attache.yaml", kMinimal);
   EXPECT_EQ(config.xds_listen.host, "127.0.0.1");
   EXPECT_EQ(config.xds_listen.port, 18000);
-  EXPECT_EQ(config.admin_listen.ToString(), "127.0.0.1:19000");
+  EXPECT_EQ(config.admin.listen.ToString(), "127.0.0.1:19000");
   EXPECT_EQ(config.defaults.connect_timeout, std::chrono::seconds(1));
   EXPECT_EQ(config.defaults.lb_policy, LbPolicy::kRoundRobin);
   EXPECT_EQ(config.cluster_name_template, "{service}");
@@ -45,7 +45,7 @@ naming: {cluster: "legacy-{service}"}
 sources: [{name: a, type: file, path: /abs/hosts.yaml}]
 )");
   EXPECT_EQ(config.xds_listen.ToString(), "[::1]:0");
-  EXPECT_EQ(config.admin_listen.port, 9901);
+  EXPECT_EQ(config.admin.listen.port, 9901);
   EXPECT_EQ(config.debounce, std::chrono::milliseconds(10));
   EXPECT_EQ(config.max_delay, std::chrono::seconds(2));
   EXPECT_EQ(config.defaults.connect_timeout, std::chrono::milliseconds(250));
@@ -53,6 +53,49 @@ sources: [{name: a, type: file, path: /abs/hosts.yaml}]
   EXPECT_EQ(config.cluster_name_template, "legacy-{service}");
   EXPECT_EQ(std::get<FileSourceConfig>(config.sources[0].spec).path,
             "/abs/hosts.yaml");
+}
+
+TEST(Config, AdminLimitsAndHealthListener) {
+  const Config defaults = ParseConfig("/etc/attache.yaml", kMinimal);
+  // Probes get the next port by default, or a free one with the admin's.
+  EXPECT_EQ(defaults.admin.HealthListen().ToString(), "127.0.0.1:19001");
+  EXPECT_EQ(defaults.admin.max_connections, 256U);
+  EXPECT_EQ(defaults.admin.max_connections_per_peer, 16U);
+  EXPECT_EQ(defaults.admin.idle_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(defaults.admin.max_request_header_bytes, 16U * 1024);
+  const Config any_port =
+      ParseConfig("/etc/attache.yaml",
+                  std::string(kMinimal) + "admin: {listen: \"127.0.0.1:0\"}\n");
+  EXPECT_EQ(any_port.admin.HealthListen().port, 0);
+
+  const Config config =
+      ParseConfig("/etc/attache.yaml", std::string(kMinimal) + R"(
+admin:
+  listen: 0.0.0.0:9901
+  health_listen: 0.0.0.0:8080
+  max_connections: 64
+  max_connections_per_peer: 8
+  idle_timeout: 3s
+  max_request_header_bytes: 8192
+)");
+  EXPECT_EQ(config.admin.HealthListen().ToString(), "0.0.0.0:8080");
+  EXPECT_EQ(config.admin.max_connections, 64U);
+  EXPECT_EQ(config.admin.max_connections_per_peer, 8U);
+  EXPECT_EQ(config.admin.idle_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(config.admin.max_request_header_bytes, 8192U);
+
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) +
+                    "admin: {max_connections: 10, max_connections_per_peer: "
+                    "20}\n"),
+            "/etc/attache.yaml: admin.max_connections_per_peer: must not be "
+            "more than max_connections");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) +
+                    "admin: {listen: \"127.0.0.1:9000\", health_listen: "
+                    "\"127.0.0.1:9000\"}\n"),
+            "/etc/attache.yaml: admin.health_listen: must differ from "
+            "admin.listen");
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "admin: {idle_timeout: 10ms}\n"),
+            "");
 }
 
 TEST(Config, ErrorsNameFileKeyAndProblem) {

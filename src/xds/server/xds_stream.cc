@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/budgeted_log.h"
 #include "util/time_format.h"
 #include "xds/server/stream_registry.h"
 #include "xds/server/xds_metrics.h"
@@ -9,42 +10,31 @@
 namespace attache {
 namespace {
 
-// A client's mistakes are logged as warnings at most this often (for all
-// clients together), then at debug level until the next window, so that a
-// hostile client cannot flood the log; the metric counts every one.
-constexpr int kWarningsPerWindow = 10;
-constexpr std::chrono::seconds kWarningWindow(10);
+// Lines a client can cause, at most this many per window each (for all
+// clients together); beyond that at debug level only, and counted: a hostile
+// client cannot flood the log, and the metrics still count every event.
+constexpr int kLinesPerWindow = 10;
+constexpr std::chrono::seconds kLogWindow(10);
+
+LogBudget& ClientErrorLog() {
+  static auto* budget = new LogBudget(kLinesPerWindow, kLogWindow);
+  return *budget;
+}
+LogBudget& NackLog() {
+  static auto* budget = new LogBudget(kLinesPerWindow, kLogWindow);
+  return *budget;
+}
+// Connects and disconnects: a fleet that restarts at once is worth a
+// burst of lines, a connect loop is not.
+LogBudget& ConnectionLog() {
+  static auto* budget = new LogBudget(10 * kLinesPerWindow, kLogWindow);
+  return *budget;
+}
 
 template <typename... Args>
 void WarnAboutClient(spdlog::format_string_t<Args...> format, Args&&... args) {
-  static std::mutex mu;
-  static std::chrono::steady_clock::time_point window_start;
-  static int in_window = 0;
-  static uint64_t suppressed = 0;
-  uint64_t report_suppressed = 0;
-  bool warn = false;
-  {
-    std::lock_guard lock(mu);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window_start >= kWarningWindow) {
-      window_start = now;
-      in_window = 0;
-      report_suppressed = std::exchange(suppressed, 0);
-    }
-    warn = in_window < kWarningsPerWindow;
-    if (warn) {
-      ++in_window;
-    } else {
-      ++suppressed;
-    }
-  }
-  if (report_suppressed > 0) {
-    spdlog::warn(
-        "xds: {} more client errors in the last {} s were logged at debug "
-        "level only (see attache_xds_rejected_requests_total)",
-        report_suppressed, kWarningWindow.count());
-  }
-  spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug, format,
+  LogBudgeted(ClientErrorLog(), spdlog::level::warn,
+              "client errors (see attache_xds_rejected_requests_total)", format,
               std::forward<Args>(args)...);
 }
 
@@ -115,8 +105,10 @@ void XdsStream::HandleRequest(const grpc::ByteBuffer& bytes) {
   }
   if (outcome.kind == RequestKind::kNack) {
     XdsMetrics::Get().Nacked(*outcome.type);
-    spdlog::warn("xds: client {} rejected {} {}", Clipped(node_.id()),
-                 ShortName(*outcome.type), detail);
+    LogBudgeted(NackLog(), spdlog::level::warn,
+                "NACK lines (see attache_xds_nacks_total)",
+                "xds: client {} rejected {} {}", Clipped(node_.id()),
+                ShortName(*outcome.type), detail);
   } else {
     spdlog::debug("xds: client {} {} {} {} {}", Clipped(node_.id()),
                   protocol_->Name(), ShortName(*outcome.type),
@@ -140,9 +132,12 @@ void XdsStream::Bind(Lock& lock) {
   if (!snapshot_ || snapshot_->generation < view->generation) {
     snapshot_ = std::move(view);
   }
-  spdlog::info("xds: client {} ({} {}, view {}) connected from {}",
-               Clipped(node_.id()), Clipped(node_.user_agent_name()),
-               protocol_->Name(), ViewName(view_), peer_);
+  LogBudgeted(
+      ConnectionLog(), spdlog::level::info,
+      "connect and disconnect lines (see attache_xds_connected_clients)",
+      "xds: client {} ({} {}, view {}) connected from {}", Clipped(node_.id()),
+      Clipped(node_.user_agent_name()), protocol_->Name(), ViewName(view_),
+      peer_);
 }
 
 void XdsStream::OnSnapshot(const SnapshotSetPtr& snapshots) {
@@ -276,8 +271,14 @@ void XdsStream::OnDone() {
     bound = bound_;
   }
   // A stream that never bound a node never said "connected" either.
-  spdlog::log(bound ? spdlog::level::info : spdlog::level::debug,
-              "xds: client {} disconnected ({})", node_id, peer_);
+  if (bound) {
+    LogBudgeted(
+        ConnectionLog(), spdlog::level::info,
+        "connect and disconnect lines (see attache_xds_connected_clients)",
+        "xds: client {} disconnected ({})", node_id, peer_);
+  } else {
+    spdlog::debug("xds: client {} disconnected ({})", node_id, peer_);
+  }
   registry_->Unregister(this);
   // May destroy this object: nothing below may touch members.
   auto keep_until_return = std::move(self_);
