@@ -583,3 +583,47 @@ def test_e8_connect_loop_cannot_flood_the_log(attache_factory, xds):
     # 600 lines in all; 100 per 10 s window pass at info level.
     assert len(info) + len(debug) >= 600
     assert 100 <= len(info) <= 200, f"{len(info)} connect/leave lines at info level"
+
+
+# --- 9: clients that each claim a place of their own ----------------------------------
+def test_e9_claimed_places_do_not_multiply_endpoint_maps(attache_factory, xds):
+    """300 streams, each claiming a region and zone no endpoint is in, all
+    subscribed to every load assignment of 500 zone-failover services:
+    they share the place-less map (they rank every locality alike), so
+    attache builds 1 load-assignment map for them, not 300 (RSS is printed:
+    most of its growth is gRPC's per-connection state, one connection per
+    stream here). A client in a real zone still gets its own ranking."""
+    services = big_catalog(500, 3)
+    services.update(catalog("witness"))
+    attache = attache_factory({}, extra_config={"defaults": {"failover": "zone-failover"}},
+                              start=False)
+    write_json_hosts(attache.hosts_path, services)
+    attache.start()
+    follower = Follower(attache, xds, envoy_node("follower", zone="zone-1"), services)
+    follower.move(9100)
+    before = rss_kib(attache.proc.pid)
+    calls = []
+    try:
+        for i in range(300):
+            node = envoy_node(f"claimer-{i}")
+            node.locality.region = f"nowhere-{i}"
+            node.locality.zone = f"crater-{i}"
+            call = RawCall(attache.xds_address)
+            call.send(discovery_pb2.DiscoveryRequest(
+                node=node, type_url=ENDPOINT,
+                resource_names=list(services)).SerializeToString())
+            calls.append(call)
+        for call in calls:
+            call.recv(timeout=ANSWER_WAIT)
+        follower.move(9101)
+        follower.assert_prompt("300 clients claimed places of their own")
+        views = metric(attache, "attache_xds_views")
+        maps = metric(attache, "attache_xds_endpoint_maps")
+        grown = rss_kib(attache.proc.pid) - before
+    finally:
+        for call in calls:
+            call.close()
+    assert views >= 301, views
+    # The place-less map, and the follower's: zone-1 holds endpoints.
+    assert maps <= 2, f"{maps:.0f} endpoint maps for 301 places"
+    print(f"e9: {views:.0f} views, {maps:.0f} endpoint maps, RSS +{grown / 1024:.1f} MiB")

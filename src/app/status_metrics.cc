@@ -76,10 +76,23 @@ std::vector<prometheus::MetricFamily> StatusMetrics(
   for (const auto& [protocol, count] : registry.CountByProtocol()) {
     AddSample(&clients, {{"protocol", protocol}}, static_cast<double>(count));
   }
+  // Views follow what clients claim; endpoint maps follow the catalog's
+  // localities (clients whose places rank every locality alike share one).
+  auto views = GaugeFamily(
+      "attache_xds_views",
+      "Views (flavor and place) built for the newest catalog generation.");
+  auto endpoint_maps =
+      GaugeFamily("attache_xds_endpoint_maps",
+                  "Distinct load-assignment maps those views hold.");
+  if (const SnapshotSetPtr snapshots = registry.Current()) {
+    AddSample(&views, {}, static_cast<double>(snapshots->BuiltViews().size()));
+    AddSample(&endpoint_maps, {},
+              static_cast<double>(snapshots->EndpointMapCount()));
+  }
   std::vector<prometheus::MetricFamily> out;
   for (auto* family :
        {&up, &last_sync, &staleness, &updates, &errors, &rejected, &endpoints,
-        &services, &generation, &clients}) {
+        &services, &generation, &clients, &views, &endpoint_maps}) {
     out.push_back(std::move(*family));
   }
   if (tls != nullptr) {

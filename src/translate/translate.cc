@@ -130,6 +130,11 @@ std::string PlaceSignature(const Service& service, const ClientPlace& place) {
   for (const Endpoint& endpoint : service.endpoints) {
     localities.insert(endpoint.locality);
   }
+  return PlaceSignature(localities, place);
+}
+
+std::string PlaceSignature(const std::set<Locality>& localities,
+                           const ClientPlace& place) {
   std::string signature;
   signature.reserve(localities.size());
   for (const Locality& locality : localities) {

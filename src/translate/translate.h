@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ FailoverPolicy FailoverOf(const Service& service,
 // order. Places with equal signatures get equal load assignments, so a view
 // can reuse another place's instead of translating it again.
 std::string PlaceSignature(const Service& service, const ClientPlace& place);
+// The same over any set of localities (every locality of a catalog, say):
+// places with equal signatures over every locality of a catalog see the
+// same load assignments for all of it.
+std::string PlaceSignature(const std::set<Locality>& localities,
+                           const ClientPlace& place);
 
 std::string ClusterName(const std::string& name_template,
                         const std::string& service);

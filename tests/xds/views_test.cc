@@ -131,6 +131,31 @@ TEST(Views, PlacesThatRankAServiceAlikeShareItsAssignment) {
   EXPECT_EQ(PlaceSignature(*Catalog().services.at("zoned"), kZ1), "01");
 }
 
+TEST(Views, PlacesNoEndpointIsInShareOneMapHoweverManyClientsClaim) {
+  const auto set = Set();
+  const auto nowhere = set->View({Flavor::kEnvoy, {}});
+  // A thousand clients, each claiming a zone of its own that no endpoint is
+  // in: one map for all of them, the place-less one (their ranking is the
+  // same: every locality is elsewhere).
+  for (int i = 0; i < 1000; ++i) {
+    const ClientPlace claimed{"mars-" + std::to_string(i), "crater"};
+    EXPECT_EQ(MapOf(set->View({Flavor::kEnvoy, claimed}), kEds),
+              MapOf(nowhere, kEds));
+  }
+  // Zones of r1 that hold no endpoint rank r1's zones alike: one map, not
+  // the place-less one (r1 is nearer than elsewhere).
+  const auto a = set->View({Flavor::kEnvoy, {"r1", "nosuch-a"}});
+  const auto b = set->View({Flavor::kGrpc, {"r1", "nosuch-b"}});
+  EXPECT_EQ(MapOf(a, kEds), MapOf(b, kEds));
+  // A real zone still gets its own ranking.
+  const auto z1 = set->View({Flavor::kEnvoy, kZ1});
+  EXPECT_NE(MapOf(z1, kEds), MapOf(nowhere, kEds));
+  EXPECT_NE(MapOf(z1, kEds), MapOf(a, kEds));
+  EXPECT_EQ(PriorityOfZone(Decode(z1->Of(kEds).at("zoned")), "z1"), 0U);
+  EXPECT_EQ(set->EndpointMapCount(), 3U);  // place-less, r1, r1/z1
+  EXPECT_EQ(set->BuiltViews().size(), 1004U);
+}
+
 TEST(Views, ClustersListenersAndRoutesAreSharedByPlacesOfAFlavor) {
   const auto set = Set();
   const auto a = set->View({Flavor::kGrpc, kZ1});

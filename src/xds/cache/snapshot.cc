@@ -118,7 +118,7 @@ std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::PeekFlavored(
 
 std::shared_ptr<const SharedMap> SnapshotSet::PeekEndpoints(
     const ClientPlace& place) const {
-  return Peek(mu_, endpoints_, place);
+  return Peek(mu_, endpoints_, Representative(place));
 }
 
 bool SnapshotSet::Unchanged(const SnapshotSet* before, const std::string& name,
@@ -186,8 +186,38 @@ std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::Flavored(
   return slot->value;
 }
 
+ClientPlace SnapshotSet::Representative(const ClientPlace& place) const {
+  const ClientPlace nowhere;
+  if (place == nowhere) {
+    return place;
+  }
+  std::call_once(localities_once_, [this] {
+    for (const auto& [name, service] : catalog_->services) {
+      for (const Endpoint& endpoint : service->endpoints) {
+        localities_.insert(endpoint.locality);
+      }
+    }
+  });
+  const std::string signature = PlaceSignature(localities_, place);
+  std::lock_guard lock(mu_);
+  if (representatives_.empty()) {
+    representatives_.emplace(PlaceSignature(localities_, nowhere), nowhere);
+  }
+  return representatives_.try_emplace(signature, place).first->second;
+}
+
+size_t SnapshotSet::EndpointMapCount() const {
+  std::lock_guard lock(mu_);
+  return endpoints_.size();
+}
+
 std::shared_ptr<const SharedMap> SnapshotSet::Endpoints(
     const ClientPlace& place) const {
+  // A client may claim any place it likes; the maps built follow the
+  // catalog's localities instead.
+  if (ClientPlace shared = Representative(place); !(shared == place)) {
+    return Endpoints(shared);
+  }
   auto slot = SlotOf(mu_, endpoints_, place);
   std::lock_guard lock(slot->mu);
   if (slot->value) {

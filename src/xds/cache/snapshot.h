@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "translate/translate.h"
@@ -63,6 +65,10 @@ class SnapshotSet {
   ViewSnapshotPtr For(Flavor flavor) const { return View(ViewKey{flavor, {}}); }
   // The views built so far, in key order.
   std::vector<ViewKey> BuiltViews() const;
+  // How many distinct load-assignment maps the views built so far hold:
+  // places that rank every locality of the catalog alike share one, so
+  // this stays near the number of zones however many places clients claim.
+  size_t EndpointMapCount() const;
   // Called once the set was published: later views gain little from reuse,
   // and holding the previous set would keep every generation alive.
   void ForgetPrevious() const;
@@ -81,6 +87,10 @@ class SnapshotSet {
 
   std::shared_ptr<const FlavorMaps> Flavored(Flavor flavor) const;
   std::shared_ptr<const SharedMap> Endpoints(const ClientPlace& place) const;
+  // The place whose load assignments `place` gets: the first place asked
+  // for in this generation that ranks every locality of the catalog the
+  // same (the place-less one for a place no endpoint is in or near).
+  ClientPlace Representative(const ClientPlace& place) const;
   std::shared_ptr<const FlavorMaps> PeekFlavored(Flavor flavor) const;
   std::shared_ptr<const SharedMap> PeekEndpoints(
       const ClientPlace& place) const;
@@ -98,6 +108,10 @@ class SnapshotSet {
   mutable std::map<Flavor, std::shared_ptr<Slot<FlavorMaps>>> flavors_;
   mutable std::map<ClientPlace, std::shared_ptr<Slot<SharedMap>>> endpoints_;
   mutable std::map<ViewKey, std::shared_ptr<Slot<ViewSnapshot>>> views_;
+  // Representatives by PlaceSignature over every locality of the catalog.
+  mutable std::map<std::string, ClientPlace> representatives_;
+  mutable std::once_flag localities_once_;
+  mutable std::set<Locality> localities_;  // every locality of the catalog
   // Place-ranked load assignments by cluster name and PlaceSignature: places
   // that rank a service's localities alike share one translation.
   mutable std::mutex placed_mu_;
