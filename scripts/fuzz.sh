@@ -18,7 +18,7 @@ SECONDS_EACH="${ATTACHE_FUZZ_SECONDS:-60}"
 
 if [[ ! -f "$BUILD/build.ninja" ]]; then
   # -O1 without NDEBUG: fast enough, and assertions stay in.
-  cmake -S . -B "$BUILD" -G Ninja -DATTACHE_FUZZ=ON \
+  cmake -S . -B "$BUILD" -G Ninja -DATTACHE_FUZZ=ON -DCMAKE_UNITY_BUILD=ON \
     -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
     >/dev/null

@@ -5,7 +5,9 @@ cd "$(dirname "$0")/.."
 for sanitizer in address,undefined thread; do
   dir="build-${sanitizer%%,*}"
   if [[ ! -f "$dir/build.ninja" ]]; then
-    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DATTACHE_SANITIZE="$sanitizer" >/dev/null
+    # Unity batches halve the compile time of these trees (CMakeLists.txt).
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DATTACHE_SANITIZE="$sanitizer" \
+      -DCMAKE_UNITY_BUILD=ON >/dev/null
   fi
   ninja -C "$dir" attache_tests
   # TSan: the suppressions of the end-to-end runs (Debian's gRPC is not
