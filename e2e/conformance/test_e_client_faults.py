@@ -627,3 +627,35 @@ def test_e9_claimed_places_do_not_multiply_endpoint_maps(attache_factory, xds):
     # The place-less map, and the follower's: zone-1 holds endpoints.
     assert maps <= 2, f"{maps:.0f} endpoint maps for 301 places"
     print(f"e9: {views:.0f} views, {maps:.0f} endpoint maps, RSS +{grown / 1024:.1f} MiB")
+
+
+# --- 10: streams per connection --------------------------------------------------------
+def test_e10_streams_per_connection_are_capped_in_settings(attache_factory):
+    """attache's first HTTP/2 SETTINGS frame caps concurrent streams per
+    connection (HTTP/2's default is no limit), so one connection cannot open
+    thousands of streams."""
+    import socket
+    import struct
+    attache = attache_factory(witness_catalog())
+    sock = socket.create_connection(("127.0.0.1", attache.xds_port), timeout=5)
+    try:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        buffer = b""
+        settings = None
+        while settings is None:
+            chunk = sock.recv(65536)
+            assert chunk, "attache closed the connection before its SETTINGS"
+            buffer += chunk
+            while len(buffer) >= 9:
+                length = int.from_bytes(buffer[:3], "big")
+                kind, flags = buffer[3], buffer[4]
+                if len(buffer) < 9 + length:
+                    break
+                payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+                if kind == 4 and not flags & 1:  # SETTINGS, not an ACK
+                    settings = dict(struct.unpack(">HI", payload[i:i + 6])
+                                    for i in range(0, len(payload), 6))
+                    break
+    finally:
+        sock.close()
+    assert settings.get(3) == 100, f"SETTINGS: {settings}"  # MAX_CONCURRENT_STREAMS

@@ -42,6 +42,11 @@ inline constexpr int kMaxRequestBytes = 16 << 20;
 // conformance suite asks attache to accept (A19) and twenty times the
 // largest catalog it is benchmarked with.
 inline constexpr size_t kMaxSubscribedNames = 200'000;
+// Streams one connection may have open at once, advertised to the client
+// in HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (HTTP/2's own default is no
+// limit). Envoy opens one ADS stream per connection, or one per resource
+// type without ADS; a gRPC client one per xDS server.
+inline constexpr int kMaxStreamsPerConnection = 100;
 // Largest node (serialized, as sent) accepted on a stream's first request
 // (INVALID_ARGUMENT). Envoy's node, with its list of extensions and
 // Istio-style metadata, is tens of KiB. attache keeps only the node fields
