@@ -118,6 +118,16 @@ std::shared_ptr<const SnapshotSet::FlavorMaps> SnapshotSet::PeekFlavored(
 
 std::shared_ptr<const SharedMap> SnapshotSet::PeekEndpoints(
     const ClientPlace& place) const {
+  bool placed_built = false;
+  {
+    std::lock_guard lock(mu_);
+    placed_built = !representatives_.empty();
+  }
+  // No placed map was built here: do not gather this set's localities only
+  // to find nothing.
+  if (!placed_built && !(place == ClientPlace{})) {
+    return nullptr;
+  }
   return Peek(mu_, endpoints_, Representative(place));
 }
 
