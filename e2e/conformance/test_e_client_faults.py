@@ -608,7 +608,10 @@ def test_e9_claimed_places_do_not_multiply_endpoint_maps(attache_factory, xds):
             node = envoy_node(f"claimer-{i}")
             node.locality.region = f"nowhere-{i}"
             node.locality.zone = f"crater-{i}"
-            call = RawCall(attache.xds_address)
+            # A connection of its own each: grpcio's channels to one target
+            # share one by default, and attache allows 100 streams on it.
+            call = RawCall(attache.xds_address,
+                           options=[("grpc.use_local_subchannel_pool", 1)])
             call.send(discovery_pb2.DiscoveryRequest(
                 node=node, type_url=ENDPOINT,
                 resource_names=list(services)).SerializeToString())
